@@ -1,0 +1,17 @@
+//! The Dockerfile frontend: a pure compiler from Dockerfile text to a build graph.
+//!
+//! The pipeline is `parse` -> `instructions` -> `expand` -> `lower`, each stage
+//! with its own test corpus. Nothing here performs I/O: base-image configs reach
+//! the lowering through a resolver trait that the CLI implements.
+//!
+#![warn(missing_docs)]
+
+pub mod ast;
+pub mod dockerignore;
+pub mod error;
+pub mod expand;
+pub mod instructions;
+pub mod parser;
+
+pub use ast::{Ast, Directives, Heredoc, Node, SourceRange};
+pub use error::{DockerfileError, ErrorKind};

@@ -1,0 +1,2 @@
+//! The solver: build-graph types, scheduling, cache keys, step execution and the sandbox.
+#![warn(missing_docs)]
