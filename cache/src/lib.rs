@@ -1,2 +1,4 @@
 //! On-disk state of strata: content store, snapshots, cache index and locks.
 #![warn(missing_docs)]
+
+pub mod layer;
