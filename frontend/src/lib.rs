@@ -10,8 +10,11 @@ pub mod ast;
 pub mod dockerignore;
 pub mod error;
 pub mod expand;
+pub mod image;
 pub mod instructions;
+pub mod lower;
 pub mod parser;
 
 pub use ast::{Ast, Directives, Heredoc, Node, SourceRange};
 pub use error::{DockerfileError, ErrorKind};
+pub use image::{Healthcheck, History, ImageConfig, ImageSpec, Platform};
