@@ -54,6 +54,7 @@ mod digest;
 mod error;
 mod index;
 pub mod layer;
+pub mod records;
 mod lock;
 mod root;
 mod scratch;

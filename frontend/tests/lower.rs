@@ -1,4 +1,5 @@
 //! Lowering: stages, ARG scoping, config inheritance, ONBUILD, pruning, errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

@@ -5,3 +5,4 @@ pub mod contenthash;
 pub mod fileop;
 pub mod graph;
 pub mod sandbox;
+pub mod solve;

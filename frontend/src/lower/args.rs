@@ -32,7 +32,11 @@ pub(crate) fn is_builtin(name: &str) -> bool {
 }
 
 /// The predefined platform args and their values.
-pub(crate) fn platform_args(target: &Platform, build: &Platform, stage: Option<&str>) -> Vec<(String, String)> {
+pub(crate) fn platform_args(
+    target: &Platform,
+    build: &Platform,
+    stage: Option<&str>,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (prefix, p) in [("TARGET", target), ("BUILD", build)] {
         out.push((format!("{prefix}PLATFORM"), p.to_string()));

@@ -62,7 +62,10 @@ impl Dispatch {
     fn meta(&mut self, text: &str, range: SourceRange) -> VertexMeta {
         self.step += 1;
         VertexMeta {
-            name: format!("[{} {}/{}] {}", self.state.name, self.step, self.total, text),
+            name: format!(
+                "[{} {}/{}] {}",
+                self.state.name, self.step, self.total, text
+            ),
             stage: Some(self.state.name.clone()),
             lines: Some((range.start, range.end)),
             ignore_cache: self.ignore_cache,
@@ -81,7 +84,11 @@ impl Dispatch {
     fn history(&mut self, created_by: String, empty_layer: bool) {
         self.state.image.history.push(crate::image::History {
             created_by,
-            comment: if empty_layer { String::new() } else { "buildkit.dockerfile.v0".into() },
+            comment: if empty_layer {
+                String::new()
+            } else {
+                "buildkit.dockerfile.v0".into()
+            },
             empty_layer,
             ..Default::default()
         });
@@ -99,7 +106,15 @@ fn join_path(base: &str, path: &str) -> String {
     let joined = if path.starts_with('/') {
         path.to_string()
     } else {
-        format!("{}/{}", if base.is_empty() { "" } else { base.trim_end_matches('/') }, path)
+        format!(
+            "{}/{}",
+            if base.is_empty() {
+                ""
+            } else {
+                base.trim_end_matches('/')
+            },
+            path
+        )
     };
     let mut parts: Vec<&str> = Vec::new();
     for part in joined.split('/') {
@@ -119,7 +134,10 @@ fn join_path(base: &str, path: &str) -> String {
 }
 
 /// Lower stage `index` of the Dockerfile into the graph.
-pub(crate) fn lower_stage(l: &mut Lowering<'_>, index: usize) -> Result<StageState, DockerfileError> {
+pub(crate) fn lower_stage(
+    l: &mut Lowering<'_>,
+    index: usize,
+) -> Result<StageState, DockerfileError> {
     let stage = &l.parsed.stages[index];
     let from = &stage.from;
     let name = stage_label(l.parsed, index);
@@ -134,7 +152,10 @@ pub(crate) fn lower_stage(l: &mut Lowering<'_>, index: usize) -> Result<StageSta
 
     let platform = match &from.platform {
         Some(p) => {
-            let text = l.lexer.process_word(p, &from_env).map_err(|e| e.at(range))?;
+            let text = l
+                .lexer
+                .process_word(p, &from_env)
+                .map_err(|e| e.at(range))?;
             Platform::parse(&text).map_err(|e| e.at(range))?
         }
         None => l.options.target_platform.clone(),
@@ -151,17 +172,14 @@ pub(crate) fn lower_stage(l: &mut Lowering<'_>, index: usize) -> Result<StageSta
         .at(range));
     }
     let ignore_cache = l.options.no_cache
-        || l
-            .options
+        || l.options
             .no_cache_filter
             .iter()
             .any(|f| f.eq_ignore_ascii_case(&name) || *f == index.to_string());
     let total = stage.commands.len() + 1;
 
     // The base: an earlier stage, scratch, or an image.
-    let earlier = l
-        .stage_by_name(&base_name)
-        .filter(|&i| i < index);
+    let earlier = l.stage_by_name(&base_name).filter(|&i| i < index);
     let mut state = if let Some(base_index) = earlier {
         l.lower_stage(base_index, Some(range))?;
         let mut s = l.stages[base_index]
@@ -170,11 +188,9 @@ pub(crate) fn lower_stage(l: &mut Lowering<'_>, index: usize) -> Result<StageSta
         s.name = name.clone();
         s
     } else if base_name.eq_ignore_ascii_case("scratch") {
-        let root = l.graph.add(
-            Op::Source(SourceOp::Scratch),
-            vec![],
-            VertexMeta::default(),
-        );
+        let root = l
+            .graph
+            .add(Op::Source(SourceOp::Scratch), vec![], VertexMeta::default());
         let mut image = ImageSpec {
             os: platform.os.clone(),
             architecture: platform.architecture.clone(),
@@ -219,7 +235,11 @@ pub(crate) fn lower_stage(l: &mut Lowering<'_>, index: usize) -> Result<StageSta
     };
     state.platform = platform.clone();
 
-    let mut inherited = platform_args(&l.options.target_platform, &l.options.build_platform, Some(&name));
+    let mut inherited = platform_args(
+        &l.options.target_platform,
+        &l.options.build_platform,
+        Some(&name),
+    );
     inherited.extend(meta_env);
     let mut d = Dispatch {
         state,
@@ -232,31 +252,37 @@ pub(crate) fn lower_stage(l: &mut Lowering<'_>, index: usize) -> Result<StageSta
     };
 
     // ONBUILD triggers of an image base run right after FROM, then are consumed.
-    if earlier.is_none() {
-        if let Some(triggers) = d.state.image.config.on_build.take() {
-            for trigger in triggers {
-                let ast = crate::parser::parse(&trigger).map_err(|e| {
+    if earlier.is_none()
+        && let Some(triggers) = d.state.image.config.on_build.take()
+    {
+        for trigger in triggers {
+            let ast = crate::parser::parse(&trigger).map_err(|e| {
+                DockerfileError::new(
+                    ErrorKind::Syntax,
+                    format!(
+                        "invalid ONBUILD trigger `{trigger}` of the base image: {}",
+                        e.message
+                    ),
+                )
+                .at(range)
+            })?;
+            for node in &ast.children {
+                let instr = instructions::parse_instruction(node).map_err(|e| {
                     DockerfileError::new(
-                        ErrorKind::Syntax,
-                        format!("invalid ONBUILD trigger `{trigger}` of the base image: {}", e.message),
+                        e.kind,
+                        format!("ONBUILD trigger `{trigger}`: {}", e.message),
                     )
                     .at(range)
                 })?;
-                for node in &ast.children {
-                    let instr = instructions::parse_instruction(node).map_err(|e| {
-                        DockerfileError::new(e.kind, format!("ONBUILD trigger `{trigger}`: {}", e.message))
-                            .at(range)
-                    })?;
-                    if matches!(instr, Instruction::From(_) | Instruction::Onbuild(_)) {
-                        return Err(DockerfileError::new(
-                            ErrorKind::Syntax,
-                            format!("{} is not allowed as an ONBUILD trigger", instr.keyword()),
-                        )
-                        .at(range));
-                    }
-                    d.total += 1;
-                    dispatch(l, &mut d, &instr, Some(range))?;
+                if matches!(instr, Instruction::From(_) | Instruction::Onbuild(_)) {
+                    return Err(DockerfileError::new(
+                        ErrorKind::Syntax,
+                        format!("{} is not allowed as an ONBUILD trigger", instr.keyword()),
+                    )
+                    .at(range));
                 }
+                d.total += 1;
+                dispatch(l, &mut d, &instr, Some(range))?;
             }
         }
     }
@@ -364,7 +390,10 @@ fn dispatch(
             if !d.cmd_set {
                 d.state.image.config.cmd = None;
             }
-            d.history(format!("ENTRYPOINT {}", history::go_quote_list(&argv)), true);
+            d.history(
+                format!("ENTRYPOINT {}", history::go_quote_list(&argv)),
+                true,
+            );
         }
         Instruction::Healthcheck(h) => {
             let hc = match &h.health {
@@ -415,7 +444,11 @@ fn dispatch(
         Instruction::Workdir(w) => {
             let path = word(&w.path)?;
             let dir = join_path(&d.state.image.config.working_dir, &path);
-            let dir = if dir.len() > 1 { dir.trim_end_matches('/').to_string() } else { dir };
+            let dir = if dir.len() > 1 {
+                dir.trim_end_matches('/').to_string()
+            } else {
+                dir
+            };
             d.state.image.config.working_dir = dir.clone();
             let chown = user_chown(&d.state.image.config.user);
             let meta = d.meta(&format!("WORKDIR {path}"), range);
@@ -569,13 +602,21 @@ fn lower_run(
                         readonly: m.read_only,
                     }
                 } else {
-                    let id = m.id.clone().unwrap_or_else(|| target.clone().unwrap_or_default());
+                    let id =
+                        m.id.clone()
+                            .unwrap_or_else(|| target.clone().unwrap_or_default());
                     MountKind::Cache {
                         id,
                         sharing: match m.sharing {
-                            instructions::CacheSharing::Shared => solver::graph::CacheSharing::Shared,
-                            instructions::CacheSharing::Private => solver::graph::CacheSharing::Private,
-                            instructions::CacheSharing::Locked => solver::graph::CacheSharing::Locked,
+                            instructions::CacheSharing::Shared => {
+                                solver::graph::CacheSharing::Shared
+                            }
+                            instructions::CacheSharing::Private => {
+                                solver::graph::CacheSharing::Private
+                            }
+                            instructions::CacheSharing::Locked => {
+                                solver::graph::CacheSharing::Locked
+                            }
                         },
                         input,
                         selector,
@@ -618,7 +659,11 @@ fn lower_run(
         proxy_env,
         extra_hosts: Vec::new(),
     };
-    let created_by = created_by_run(&argv, &run_args, matches!(r.command.form, ShellOrExec::Shell(_)));
+    let created_by = created_by_run(
+        &argv,
+        &run_args,
+        matches!(r.command.form, ShellOrExec::Shell(_)),
+    );
     let meta = d.meta(&history::progress_text(&r.origin.original), range);
     let root = l.graph.add(Op::Exec(op), inputs, meta);
     d.add_layer_step(root, created_by);
@@ -647,13 +692,20 @@ fn source_vertex(
     if from.parse::<usize>().is_ok() {
         return Err(DockerfileError::new(
             ErrorKind::StageNotFound,
-            format!("invalid stage index `{from}`: the Dockerfile has {} stages", l.parsed.stages.len()),
+            format!(
+                "invalid stage index `{from}`: the Dockerfile has {} stages",
+                l.parsed.stages.len()
+            ),
         )
         .at(range));
     }
     let platform = d.state.platform.clone();
     let resolved: ResolvedImage = l.resolve_image(from, &platform, range)?;
-    Ok(l.image_vertex(&resolved, &platform, format!("[internal] load image {}", resolved.reference)))
+    Ok(l.image_vertex(
+        &resolved,
+        &platform,
+        format!("[internal] load image {}", resolved.reference),
+    ))
 }
 
 /// The build context, restricted to the paths a step reads.
@@ -698,7 +750,12 @@ fn lower_copy(
     let env = d.expand_env();
     let lexer = l.lexer;
     let word = |w: &str| lexer.process_word(w, &env).map_err(|e| e.at(range));
-    let sources = c.files.sources.iter().map(|s| word(s)).collect::<Result<Vec<_>, _>>()?;
+    let sources = c
+        .files
+        .sources
+        .iter()
+        .map(|s| word(s))
+        .collect::<Result<Vec<_>, _>>()?;
     let plan = CopyPlan {
         keyword: "COPY",
         sources,
@@ -706,7 +763,11 @@ fn lower_copy(
         dest: word(&c.files.dest)?,
         chown: c.chown.as_deref().map(word).transpose()?,
         chmod: c.chmod.as_deref().map(word).transpose()?,
-        excludes: c.excludes.iter().map(|s| word(s)).collect::<Result<_, _>>()?,
+        excludes: c
+            .excludes
+            .iter()
+            .map(|s| word(s))
+            .collect::<Result<_, _>>()?,
         parents: c.parents,
         unpack: false,
         original: &c.origin.original,
@@ -727,7 +788,12 @@ fn lower_add(
     let env = d.expand_env();
     let lexer = l.lexer;
     let word = |w: &str| lexer.process_word(w, &env).map_err(|e| e.at(range));
-    let sources = a.files.sources.iter().map(|s| word(s)).collect::<Result<Vec<_>, _>>()?;
+    let sources = a
+        .files
+        .sources
+        .iter()
+        .map(|s| word(s))
+        .collect::<Result<Vec<_>, _>>()?;
     let dest = word(&a.files.dest)?;
     let checksum = a.checksum.as_deref().map(word).transpose()?;
     let remote: Vec<&String> = sources.iter().filter(|s| is_url(s) || is_git(s)).collect();
@@ -775,7 +841,12 @@ fn lower_add(
             },
         );
         let options = CopyOptions {
-            chown: a.chown.as_deref().map(word).transpose()?.map(|s| parse_chown(&s)),
+            chown: a
+                .chown
+                .as_deref()
+                .map(word)
+                .transpose()?
+                .map(|s| parse_chown(&s)),
             chmod: a.chmod.as_deref().map(word).transpose()?,
             dir_contents_only: dir_contents,
             create_dest_path: true,
@@ -797,7 +868,10 @@ fn lower_add(
             vec![d.state.root, source],
             meta,
         );
-        d.add_layer_step(root, format!("ADD {} {} # buildkit", redact_url(&src), dest_path));
+        d.add_layer_step(
+            root,
+            format!("ADD {} {} # buildkit", redact_url(&src), dest_path),
+        );
         return Ok(());
     }
     if checksum.is_some() {
@@ -814,7 +888,11 @@ fn lower_add(
         dest,
         chown: a.chown.as_deref().map(word).transpose()?,
         chmod: a.chmod.as_deref().map(word).transpose()?,
-        excludes: a.excludes.iter().map(|s| word(s)).collect::<Result<_, _>>()?,
+        excludes: a
+            .excludes
+            .iter()
+            .map(|s| word(s))
+            .collect::<Result<_, _>>()?,
         parents: false,
         unpack: a.unpack.unwrap_or(true),
         original: &a.origin.original,
@@ -877,7 +955,13 @@ fn lower_file_copy(
             .sources
             .iter()
             .map(|s| join_path("/", s))
-            .map(|s| if s.len() > 1 { s.trim_end_matches('/').to_string() } else { s })
+            .map(|s| {
+                if s.len() > 1 {
+                    s.trim_end_matches('/').to_string()
+                } else {
+                    s
+                }
+            })
             .collect();
         actions.push(FileAction::Copy {
             input: 1,
@@ -971,7 +1055,9 @@ fn url_filename(url: &str) -> String {
 
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://xxxxx@{}", &url[..scheme], &url[at + 1..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://xxxxx@{}", &url[..scheme], &url[at + 1..])
+        }
         _ => url.to_string(),
     }
 }
@@ -994,7 +1080,11 @@ mod tests {
     fn git_urls_split_into_remote_ref_and_subdir() {
         assert_eq!(
             split_git("https://github.com/a/b.git#v1:dir"),
-            ("https://github.com/a/b.git".into(), Some("v1".into()), Some("dir".into()))
+            (
+                "https://github.com/a/b.git".into(),
+                Some("v1".into()),
+                Some("dir".into())
+            )
         );
         assert!(is_git("git@github.com:a/b.git"));
         assert!(!is_git("https://example.com/file.tar.gz"));
@@ -1002,7 +1092,10 @@ mod tests {
 
     #[test]
     fn url_file_names() {
-        assert_eq!(url_filename("https://example.com/a/file.tgz?x=1"), "file.tgz");
+        assert_eq!(
+            url_filename("https://example.com/a/file.tgz?x=1"),
+            "file.tgz"
+        );
         assert_eq!(url_filename("https://example.com"), "__unnamed__");
         assert_eq!(redact_url("https://user:pw@host/x"), "https://xxxxx@host/x");
     }

@@ -70,14 +70,26 @@ mod tests {
     #[test]
     fn run_history_lists_args() {
         let argv = vec!["/bin/sh".to_string(), "-c".into(), "make".into()];
-        assert_eq!(created_by_run(&argv, &[], true), "RUN /bin/sh -c make # buildkit");
+        assert_eq!(
+            created_by_run(&argv, &[], true),
+            "RUN /bin/sh -c make # buildkit"
+        );
         let args = vec![("A".to_string(), "1".to_string())];
-        assert_eq!(created_by_run(&argv, &args, true), "RUN |1 A=1 /bin/sh -c make # buildkit");
+        assert_eq!(
+            created_by_run(&argv, &args, true),
+            "RUN |1 A=1 /bin/sh -c make # buildkit"
+        );
     }
 
     #[test]
     fn go_quoting() {
-        assert_eq!(go_quote_list(&["a\"b".into(), "c".into()]), r#"["a\"b" "c"]"#);
-        assert_eq!(expose(&["80/tcp".into(), "443/tcp".into()]), "EXPOSE map[443/tcp:{} 80/tcp:{}]");
+        assert_eq!(
+            go_quote_list(&["a\"b".into(), "c".into()]),
+            r#"["a\"b" "c"]"#
+        );
+        assert_eq!(
+            expose(&["80/tcp".into(), "443/tcp".into()]),
+            "EXPOSE map[443/tcp:{} 80/tcp:{}]"
+        );
     }
 }

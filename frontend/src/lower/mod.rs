@@ -165,22 +165,26 @@ impl<'a> Lowering<'a> {
     /// The stage `--target` names, or the last one.
     fn target_index(&self) -> Result<usize, DockerfileError> {
         let Some(target) = &self.options.target else {
-            return self
-                .parsed
-                .stages
-                .len()
-                .checked_sub(1)
-                .ok_or_else(|| DockerfileError::new(ErrorKind::Syntax, "the Dockerfile has no stage"));
+            return self.parsed.stages.len().checked_sub(1).ok_or_else(|| {
+                DockerfileError::new(ErrorKind::Syntax, "the Dockerfile has no stage")
+            });
         };
         self.stage_by_name(target).ok_or_else(|| {
-            let names: Vec<String> = self.parsed.stages.iter().filter_map(|s| s.name.clone()).collect();
+            let names: Vec<String> = self
+                .parsed
+                .stages
+                .iter()
+                .filter_map(|s| s.name.clone())
+                .collect();
             let err = DockerfileError::new(
                 ErrorKind::StageNotFound,
                 format!("target stage `{target}` could not be found"),
             );
             match crate::instructions::closest(target, names.iter().map(String::as_str), false) {
                 Some(s) => err.with_hint(format!("did you mean `{s}`?")),
-                None if names.is_empty() => err.with_hint("no stage of this Dockerfile has a name (`FROM image AS name`)"),
+                None if names.is_empty() => {
+                    err.with_hint("no stage of this Dockerfile has a name (`FROM image AS name`)")
+                }
                 None => err.with_hint(format!("stages are: {}", names.join(", "))),
             }
         })
@@ -246,7 +250,12 @@ impl<'a> Lowering<'a> {
     }
 
     /// The vertex for an image, named for progress.
-    pub(crate) fn image_vertex(&mut self, image: &ResolvedImage, platform: &Platform, name: String) -> VertexId {
+    pub(crate) fn image_vertex(
+        &mut self,
+        image: &ResolvedImage,
+        platform: &Platform,
+        name: String,
+    ) -> VertexId {
         self.graph.add(
             Op::Source(SourceOp::Image {
                 reference: image.reference.clone(),
@@ -267,9 +276,16 @@ impl<'a> Lowering<'a> {
         let (graph, ids) = self.graph.prune(&[state.root]);
         let map_old_to_new = |old: VertexId| -> Option<VertexId> {
             let digest = self.graph.get(old)?.digest;
-            graph.vertices().find(|(_, v)| v.digest == digest).map(|(id, _)| id)
+            graph
+                .vertices()
+                .find(|(_, v)| v.digest == digest)
+                .map(|(id, _)| id)
         };
-        let layer_steps = state.layer_steps.iter().filter_map(|v| map_old_to_new(*v)).collect();
+        let layer_steps = state
+            .layer_steps
+            .iter()
+            .filter_map(|v| map_old_to_new(*v))
+            .collect();
         let mut warnings = Vec::new();
         let unused: Vec<&String> = self
             .options

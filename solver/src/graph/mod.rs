@@ -26,8 +26,8 @@ use serde::Serialize;
 
 pub use encode::{Canonical, Encoder};
 pub use op::{
-    CacheSharing, Chown, CopyOptions, ExecMount, ExecOp, FileAction, FileOp, InputIndex,
-    MergeOp, MountKind, MountPerms, NetworkMode, Op, SourceOp,
+    CacheSharing, Chown, CopyOptions, ExecMount, ExecOp, FileAction, FileOp, InputIndex, MergeOp,
+    MountKind, MountPerms, NetworkMode, Op, SourceOp,
 };
 
 /// A sha256 digest of a canonical encoding.
@@ -120,7 +120,11 @@ impl BuildGraph {
         e.nested("op", op);
         e.u64("inputs", inputs.len() as u64);
         for id in inputs {
-            let d = self.vertices.get(id.0).map(|v| v.digest.0).unwrap_or([0; 32]);
+            let d = self
+                .vertices
+                .get(id.0)
+                .map(|v| v.digest.0)
+                .unwrap_or([0; 32]);
             e.bytes("input", &d);
         }
         e.finish()
@@ -133,7 +137,10 @@ impl BuildGraph {
 
     /// All vertices in topological order.
     pub fn vertices(&self) -> impl Iterator<Item = (VertexId, &Vertex)> {
-        self.vertices.iter().enumerate().map(|(i, v)| (VertexId(i), v))
+        self.vertices
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (VertexId(i), v))
     }
 
     /// Number of vertices.
@@ -171,7 +178,10 @@ impl BuildGraph {
             let inputs = v.inputs.iter().filter_map(|x| map[x.0]).collect();
             map[i] = Some(out.add(v.op.clone(), inputs, v.meta.clone()));
         }
-        let new_targets = targets.iter().filter_map(|t| map.get(t.0).copied().flatten()).collect();
+        let new_targets = targets
+            .iter()
+            .filter_map(|t| map.get(t.0).copied().flatten())
+            .collect();
         (out, new_targets)
     }
 }
@@ -230,7 +240,10 @@ mod tests {
         let a = g.add(exec(&["true"]), vec![s], VertexMeta::default());
         let b = g.add(exec(&["true"]), vec![i], VertexMeta::default());
         let c = g.add(exec(&["false"]), vec![s], VertexMeta::default());
-        let digests: Vec<_> = [a, b, c].iter().map(|x| g.get(*x).unwrap().digest).collect();
+        let digests: Vec<_> = [a, b, c]
+            .iter()
+            .map(|x| g.get(*x).unwrap().digest)
+            .collect();
         assert_ne!(digests[0], digests[1]);
         assert_ne!(digests[0], digests[2]);
     }
@@ -240,7 +253,9 @@ mod tests {
         let mut g = BuildGraph::default();
         let s = g.add(Op::Source(SourceOp::Scratch), vec![], VertexMeta::default());
         let a = g.add(exec(&["true"]), vec![s], VertexMeta::default());
-        let Op::Exec(mut x) = exec(&["true"]) else { unreachable!() };
+        let Op::Exec(mut x) = exec(&["true"]) else {
+            unreachable!()
+        };
         x.proxy_env = vec!["HTTP_PROXY=http://proxy:3128".into()];
         let b = g.add(Op::Exec(x), vec![s], VertexMeta::default());
         assert_eq!(a, b);

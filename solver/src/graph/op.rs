@@ -306,7 +306,10 @@ impl Canonical for SourceOp {
             SourceOp::Image {
                 reference,
                 platform,
-            } => e.tag("image").str("ref", reference).str("platform", platform),
+            } => e
+                .tag("image")
+                .str("ref", reference)
+                .str("platform", platform),
             SourceOp::Scratch => e.tag("scratch"),
             SourceOp::Context {
                 name,

@@ -1,0 +1,299 @@
+//! The cache index: step records, context-hash memos and layer blobs, in redb.
+//!
+//! One small embedded database (`<root>/index`) answers the three questions a
+//! warm build asks: "has this step (by cache key) been run, and where is its
+//! snapshot?", "has this context file (by inode, size, times and mode) been
+//! hashed before?", and "has this layer been compressed before, and which blob
+//! holds it?". Values are JSON so the format can grow fields; the schema
+//! version is part of the table names.
+//!
+//! redb allows one open handle per file, and several strata processes may share
+//! a root, so the database is opened for each transaction and an open that
+//! finds it busy is retried with backoff. A transaction is short (a lookup or a
+//! handful of inserts), so waiting is rare and brief.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use redb::{Database, ReadableDatabase, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+const STEPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("steps.v1");
+const MEMO: TableDefinition<&[u8], &[u8]> = TableDefinition::new("context-memo.v1");
+const BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("layer-blobs.v1");
+
+/// Errors of the cache index.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordsError {
+    /// The database could not be opened or used.
+    #[error("cache index `{path}`: {message}")]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// What redb said.
+        message: String,
+    },
+    /// A record did not decode (written by an incompatible version).
+    #[error("cache index `{path}`: corrupt record: {message}")]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What failed to decode.
+        message: String,
+    },
+}
+
+/// What a cached step produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The snapshot directory name under `snapshots/` holding the step's diff.
+    pub snapshot: String,
+    /// Unix seconds when the step ran.
+    pub created: i64,
+    /// Unix seconds of the last cache hit, for LRU pruning.
+    pub last_used: i64,
+}
+
+/// A compressed layer blob in the content store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobRecord {
+    /// Digest of the uncompressed layer (`sha256:...`), the image config's diffID.
+    pub diff_id: String,
+    /// Digest of the compressed blob (`sha256:...`).
+    pub digest: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its OCI media type.
+    pub media_type: String,
+}
+
+/// The cache index of one strata root.
+#[derive(Debug, Clone)]
+pub struct Records {
+    path: PathBuf,
+}
+
+impl Records {
+    /// The index stored at `path` (created on first write).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn db_err(&self, e: impl std::fmt::Display) -> RecordsError {
+        RecordsError::Database {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn open(&self) -> Result<Database, RecordsError> {
+        let mut delay = Duration::from_millis(2);
+        let mut waited = Duration::ZERO;
+        loop {
+            match Database::create(&self.path) {
+                Ok(db) => return Ok(db),
+                Err(redb::DatabaseError::DatabaseAlreadyOpen)
+                    if waited < Duration::from_secs(60) =>
+                {
+                    std::thread::sleep(delay);
+                    waited += delay;
+                    delay = (delay * 2).min(Duration::from_millis(100));
+                }
+                Err(e) => return Err(self.db_err(e)),
+            }
+        }
+    }
+
+    fn get_raw(
+        &self,
+        table: TableDefinition<&[u8], &[u8]>,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, RecordsError> {
+        let db = self.open()?;
+        let txn = db.begin_read().map_err(|e| self.db_err(e))?;
+        let t = match txn.open_table(table) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.db_err(e)),
+        };
+        let value = t.get(key).map_err(|e| self.db_err(e))?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
+
+    fn put_raw(
+        &self,
+        table: TableDefinition<&[u8], &[u8]>,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), RecordsError> {
+        let db = self.open()?;
+        let txn = db.begin_write().map_err(|e| self.db_err(e))?;
+        {
+            let mut t = txn.open_table(table).map_err(|e| self.db_err(e))?;
+            t.insert(key, value).map_err(|e| self.db_err(e))?;
+        }
+        txn.commit().map_err(|e| self.db_err(e))
+    }
+
+    fn decode<T: for<'de> Deserialize<'de>>(&self, bytes: &[u8]) -> Result<T, RecordsError> {
+        serde_json::from_slice(bytes).map_err(|e| RecordsError::Corrupt {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The record of the step with this cache key.
+    pub fn step(&self, key: &[u8; 32]) -> Result<Option<StepRecord>, RecordsError> {
+        self.get_raw(STEPS, key.as_slice())?
+            .map(|b| self.decode(&b))
+            .transpose()
+    }
+
+    /// Record a step's result; the snapshot must already be published.
+    pub fn put_step(&self, key: &[u8; 32], record: &StepRecord) -> Result<(), RecordsError> {
+        let bytes = serde_json::to_vec(record).map_err(|e| self.db_err(e))?;
+        self.put_raw(STEPS, key.as_slice(), &bytes)
+    }
+
+    /// The memoised digest of a context file, by its encoded stat identity
+    /// (dev, inode, size, mtime, ctime, mode: if none changed, the bytes did not
+    /// either; size and mtime alone would miss a rewrite that restores them).
+    pub fn memo(&self, key: &[u8]) -> Result<Option<[u8; 32]>, RecordsError> {
+        Ok(self
+            .get_raw(MEMO, key)?
+            .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok()))
+    }
+
+    /// Every memoised context-file digest, read in one transaction so a build
+    /// that hashes many files does not open the database per file.
+    pub fn memos(&self) -> Result<std::collections::HashMap<Vec<u8>, [u8; 32]>, RecordsError> {
+        use redb::ReadableTable;
+        let db = self.open()?;
+        let txn = db.begin_read().map_err(|e| self.db_err(e))?;
+        let t = match txn.open_table(MEMO) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Default::default()),
+            Err(e) => return Err(self.db_err(e)),
+        };
+        let mut out = std::collections::HashMap::new();
+        for entry in t.iter().map_err(|e| self.db_err(e))? {
+            let (k, v) = entry.map_err(|e| self.db_err(e))?;
+            if let Ok(d) = <[u8; 32]>::try_from(v.value()) {
+                out.insert(k.value().to_vec(), d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Memoise many context-file digests in one transaction.
+    pub fn put_memos(&self, entries: &[(Vec<u8>, [u8; 32])]) -> Result<(), RecordsError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let db = self.open()?;
+        let txn = db.begin_write().map_err(|e| self.db_err(e))?;
+        {
+            let mut t = txn.open_table(MEMO).map_err(|e| self.db_err(e))?;
+            for (k, d) in entries {
+                t.insert(k.as_slice(), d.as_slice())
+                    .map_err(|e| self.db_err(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.db_err(e))
+    }
+
+    /// The blob holding a layer in a given compression; `layer` names the
+    /// layer (a step's cache key in hex, or a base layer's diffID).
+    pub fn blob(&self, layer: &str, compression: &str) -> Result<Option<BlobRecord>, RecordsError> {
+        let key = format!("{layer}/{compression}");
+        self.get_raw(BLOBS, key.as_bytes())?
+            .map(|b| self.decode(&b))
+            .transpose()
+    }
+
+    /// Remember the blob holding a layer in a given compression.
+    pub fn put_blob(
+        &self,
+        layer: &str,
+        compression: &str,
+        record: &BlobRecord,
+    ) -> Result<(), RecordsError> {
+        let key = format!("{layer}/{compression}");
+        let bytes = serde_json::to_vec(record).map_err(|e| self.db_err(e))?;
+        self.put_raw(BLOBS, key.as_bytes(), &bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Records::new(dir.path().join("index"));
+        let key = [7u8; 32];
+        assert_eq!(r.step(&key).unwrap(), None);
+        let rec = StepRecord {
+            snapshot: "abc".into(),
+            created: 1,
+            last_used: 2,
+        };
+        r.put_step(&key, &rec).unwrap();
+        let again = Records::new(dir.path().join("index"));
+        assert_eq!(again.step(&key).unwrap(), Some(rec));
+
+        let sk = vec![1u8, 2, 3];
+        assert_eq!(r.memo(&sk).unwrap(), None);
+        r.put_memos(&[(sk.clone(), [9; 32])]).unwrap();
+        assert_eq!(r.memo(&sk).unwrap(), Some([9; 32]));
+        assert_eq!(r.memo(&[1u8, 2, 4]).unwrap(), None);
+        assert_eq!(r.memos().unwrap().get(&sk), Some(&[9; 32]));
+
+        let b = BlobRecord {
+            diff_id: "sha256:11".into(),
+            digest: "sha256:00".into(),
+            size: 1,
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+        };
+        r.put_blob("sha256:11", "gzip", &b).unwrap();
+        assert_eq!(r.blob("sha256:11", "gzip").unwrap(), Some(b));
+        assert_eq!(r.blob("sha256:11", "zstd").unwrap(), None);
+    }
+
+    #[test]
+    fn concurrent_threads_share_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index");
+        std::thread::scope(|s| {
+            for t in 0..4u8 {
+                let path = path.clone();
+                s.spawn(move || {
+                    let r = Records::new(path);
+                    for i in 0..10u8 {
+                        let rec = StepRecord {
+                            snapshot: format!("{t}-{i}"),
+                            created: 0,
+                            last_used: 0,
+                        };
+                        r.put_step(&[t * 16 + i; 32], &rec).unwrap();
+                    }
+                });
+            }
+        });
+        let r = Records::new(path);
+        for t in 0..4u8 {
+            for i in 0..10u8 {
+                assert_eq!(
+                    r.step(&[t * 16 + i; 32]).unwrap().unwrap().snapshot,
+                    format!("{t}-{i}")
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! Exec vertices: RUN steps in the sandbox.
+
+use std::path::PathBuf;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::contenthash::Selection;
+use crate::fileop::RootDir;
+use crate::graph::{ExecOp, MountKind, NetworkMode, Vertex, VertexId};
+use crate::sandbox::{
+    self, CancelHandle, EtcFiles, Mount, Network, ProcessSpec, RootMount, Stream,
+};
+
+use super::keys::step_key;
+use super::mounts::{Overlay, StepDir, io};
+use super::scheduler::{Done, LayerRef, VertexOutput};
+use super::{Event, SecretSource, SolveError, Solver, hex};
+
+impl Solver<'_> {
+    /// The digest an input contributes to a step's key: its own key for a
+    /// layered filesystem; for the context, the content of the paths read.
+    fn exec_input_keys(&self, x: &ExecOp, inputs: &[Done]) -> Result<Vec<[u8; 32]>, SolveError> {
+        let mut keys = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.iter().enumerate() {
+            match &input.output {
+                VertexOutput::Layers(_) => keys.push(input.key),
+                VertexOutput::Dir { .. } => {
+                    let sources: Vec<String> = x
+                        .mounts
+                        .iter()
+                        .filter_map(|m| match &m.kind {
+                            MountKind::Bind {
+                                input: j, selector, ..
+                            } if *j == i => Some(selector.clone()),
+                            MountKind::Cache {
+                                input: Some(j),
+                                selector,
+                                ..
+                            } if *j == i => Some(selector.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    let selection = Selection {
+                        follow_symlinks: true,
+                        ..Default::default()
+                    };
+                    keys.push(self.hash_dir_selection(&input.output, &sources, selection)?);
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Look a step up in the cache index: a record whose snapshot exists.
+    pub(crate) fn lookup(
+        &self,
+        vertex: &Vertex,
+        key: &[u8; 32],
+    ) -> Result<Option<PathBuf>, SolveError> {
+        if vertex.meta.ignore_cache {
+            return Ok(None);
+        }
+        let record = self
+            .records
+            .step(key)
+            .map_err(|e| SolveError::Internal(e.to_string()))?;
+        Ok(record
+            .map(|r| self.snapshot_path(&r.snapshot))
+            .filter(|p| p.is_dir()))
+    }
+
+    /// Publish a step's upper directory as its snapshot, then record it.
+    pub(crate) fn publish(
+        &self,
+        upper: &std::path::Path,
+        key: &[u8; 32],
+    ) -> Result<PathBuf, SolveError> {
+        let name = hex(key);
+        let dest = self.snapshot_path(&name);
+        let parent = self.snapshots_dir();
+        std::fs::create_dir_all(&parent).map_err(|e| io(&parent, e))?;
+        if dest.exists() {
+            // Another build published the same step; theirs is identical by key.
+            let _ = std::fs::remove_dir_all(&dest);
+        }
+        std::fs::rename(upper, &dest).map_err(|e| io(&dest, e))?;
+        let now = super::now_unix();
+        self.records
+            .put_step(
+                key,
+                &cache::records::StepRecord {
+                    snapshot: name,
+                    created: now,
+                    last_used: now,
+                },
+            )
+            .map_err(|e| SolveError::Internal(e.to_string()))?;
+        Ok(dest)
+    }
+
+    pub(crate) fn run_exec(
+        &self,
+        id: VertexId,
+        vertex: &Vertex,
+        x: &ExecOp,
+        inputs: &[Done],
+        cancel: &CancelHandle,
+    ) -> Result<(Done, bool), SolveError> {
+        let input_keys = self.exec_input_keys(x, inputs)?;
+        let key = step_key(&vertex.op, &input_keys);
+        let Some(VertexOutput::Layers(root_chain)) = inputs.first().map(|d| &d.output) else {
+            return Err(SolveError::Internal("exec root is not a filesystem".into()));
+        };
+        if let Some(dir) = self.lookup(vertex, &key)? {
+            return Ok((layered(root_chain, dir, key), false));
+        }
+        (self.events)(Event::Started {
+            id,
+            name: vertex.meta.name.clone(),
+        });
+        self.ensure_extracted(root_chain)?;
+        let step = StepDir::new(&self.tmp_dir())?;
+        let upper = step.sub("upper")?;
+        let work = step.sub("work")?;
+        let lower: Vec<PathBuf> = root_chain.iter().map(|l| l.dir.clone()).collect();
+        let overlay = Overlay::mount(
+            &lower,
+            Some((&upper, &work)),
+            step.path.join("merged"),
+            &step.path.join("empty"),
+        )?;
+
+        let ids =
+            sandbox::resolve_user(&overlay.merged, &x.user).map_err(|e| SolveError::Step {
+                vertex: id,
+                message: e.to_string(),
+            })?;
+        let mut env = x.env.clone();
+        env.extend(x.proxy_env.iter().cloned());
+        let mut mounts = Vec::new();
+        let mut views = Vec::new();
+        for (n, m) in x.mounts.iter().enumerate().skip(1) {
+            match &m.kind {
+                MountKind::Bind {
+                    input,
+                    selector,
+                    readonly,
+                } => {
+                    let source = self.mount_source(
+                        id, inputs, *input, selector, &step, n, *readonly, &mut views,
+                    )?;
+                    mounts.push(Mount {
+                        target: m.target.clone(),
+                        kind: sandbox::MountKind::Bind {
+                            source,
+                            readonly: *readonly,
+                        },
+                    });
+                }
+                MountKind::Cache {
+                    id: cache_id,
+                    readonly,
+                    perms,
+                    ..
+                } => {
+                    let digest = Sha256::digest(cache_id.as_bytes());
+                    let dir = self.root().join("cache-mounts").join(hex(&digest));
+                    if !dir.exists() {
+                        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+                        let mode = perms.mode.unwrap_or(0o755);
+                        let _ = std::fs::set_permissions(
+                            &dir,
+                            std::os::unix::fs::PermissionsExt::from_mode(mode),
+                        );
+                        let _ = std::os::unix::fs::chown(
+                            &dir,
+                            Some(perms.uid.unwrap_or(0)),
+                            Some(perms.gid.unwrap_or(0)),
+                        );
+                    }
+                    mounts.push(Mount {
+                        target: m.target.clone(),
+                        kind: sandbox::MountKind::Bind {
+                            source: dir,
+                            readonly: *readonly,
+                        },
+                    });
+                }
+                MountKind::Tmpfs { size } => mounts.push(Mount {
+                    target: m.target.clone(),
+                    kind: sandbox::MountKind::Tmpfs {
+                        size: *size,
+                        mode: None,
+                    },
+                }),
+                MountKind::Secret {
+                    id: secret_id,
+                    env: env_name,
+                    required,
+                    perms,
+                } => {
+                    let value = match self.options.secrets.get(secret_id) {
+                        Some(SecretSource::File(p)) => {
+                            Some(std::fs::read(p).map_err(|e| io(p, e))?)
+                        }
+                        Some(SecretSource::Value(v)) => Some(v.clone()),
+                        None if *required => {
+                            return Err(SolveError::Step {
+                                vertex: id,
+                                message: format!(
+                                    "secret `{secret_id}` is required but was not provided (use --secret id={secret_id},src=FILE)"
+                                ),
+                            });
+                        }
+                        None => None,
+                    };
+                    let Some(value) = value else { continue };
+                    if let Some(name) = env_name {
+                        env.push(format!("{name}={}", String::from_utf8_lossy(&value)));
+                    }
+                    if !m.target.is_empty() {
+                        let dir = step.sub("secrets")?;
+                        let file = dir.join(format!("{n}"));
+                        std::fs::write(&file, &value).map_err(|e| io(&file, e))?;
+                        let _ = std::fs::set_permissions(
+                            &file,
+                            std::os::unix::fs::PermissionsExt::from_mode(
+                                perms.mode.unwrap_or(0o400),
+                            ),
+                        );
+                        let _ = std::os::unix::fs::chown(
+                            &file,
+                            Some(perms.uid.unwrap_or(0)),
+                            Some(perms.gid.unwrap_or(0)),
+                        );
+                        mounts.push(Mount {
+                            target: m.target.clone(),
+                            kind: sandbox::MountKind::Bind {
+                                source: file,
+                                readonly: true,
+                            },
+                        });
+                    }
+                }
+                MountKind::Ssh {
+                    id: ssh_id,
+                    required,
+                    ..
+                } => match self.options.ssh.get(ssh_id) {
+                    Some(sock) => {
+                        mounts.push(Mount {
+                            target: m.target.clone(),
+                            kind: sandbox::MountKind::Bind {
+                                source: sock.clone(),
+                                readonly: false,
+                            },
+                        });
+                        env.push(format!("SSH_AUTH_SOCK={}", m.target));
+                    }
+                    None if *required => {
+                        return Err(SolveError::Step {
+                            vertex: id,
+                            message: format!(
+                                "ssh agent `{ssh_id}` is required but was not provided (use --ssh {ssh_id}=$SSH_AUTH_SOCK)"
+                            ),
+                        });
+                    }
+                    None => {}
+                },
+            }
+        }
+        let spec = ProcessSpec {
+            argv: x.args.clone(),
+            env,
+            cwd: x.cwd.clone(),
+            user: ids,
+            hostname: sandbox::DEFAULT_HOSTNAME.to_string(),
+            network: match x.network {
+                NetworkMode::None => Network::None,
+                NetworkMode::Default | NetworkMode::Host => Network::Host,
+            },
+            root: vec![RootMount::bind(overlay.merged.clone())],
+            mounts,
+            etc: EtcFiles {
+                hosts: Some(sandbox::hosts_file(sandbox::DEFAULT_HOSTNAME)),
+                resolv_conf: Some(sandbox::resolv_conf_from_host()),
+                hostname: None,
+            },
+            pids_limit: Some(sandbox::DEFAULT_PIDS_LIMIT),
+        };
+        let events = self.events;
+        let mut sink = |stream: Stream, line: &[u8]| {
+            events(Event::Log {
+                id,
+                stderr: matches!(stream, Stream::Stderr),
+                line: String::from_utf8_lossy(line).into_owned(),
+            });
+        };
+        let outcome = self.executor.run(&spec, &mut sink, cancel).map_err(|e| {
+            if cancel.is_cancelled() {
+                SolveError::Cancelled
+            } else {
+                SolveError::Step {
+                    vertex: id,
+                    message: e.to_string(),
+                }
+            }
+        })?;
+        drop(views);
+        drop(overlay);
+        let code = outcome.status.code();
+        if code != 0 {
+            return Err(SolveError::ExitCode {
+                vertex: id,
+                command: x.args.join(" "),
+                code,
+            });
+        }
+        for stub in &outcome.created_stubs {
+            remove_stub(&upper, stub);
+        }
+        let dir = self.publish(&upper, &key)?;
+        Ok((layered(root_chain, dir, key), true))
+    }
+
+    /// The host path to bind for a `type=bind` mount (or a cache seed).
+    #[allow(clippy::too_many_arguments)]
+    fn mount_source(
+        &self,
+        id: VertexId,
+        inputs: &[Done],
+        input: usize,
+        selector: &str,
+        step: &StepDir,
+        n: usize,
+        readonly: bool,
+        views: &mut Vec<Overlay>,
+    ) -> Result<PathBuf, SolveError> {
+        let Some(done) = inputs.get(input) else {
+            return Err(SolveError::Internal(format!("mount input {input} missing")));
+        };
+        let root = match &done.output {
+            VertexOutput::Dir { path, .. } => path.clone(),
+            VertexOutput::Layers(chain) => {
+                self.ensure_extracted(chain)?;
+                let lower: Vec<PathBuf> = chain.iter().map(|l| l.dir.clone()).collect();
+                let merged = step.path.join(format!("mount-{n}"));
+                let overlay = if readonly {
+                    Overlay::mount(&lower, None, merged, &step.path.join("empty"))?
+                } else {
+                    let up = step.sub(&format!("mount-{n}-upper"))?;
+                    let wk = step.sub(&format!("mount-{n}-work"))?;
+                    Overlay::mount(&lower, Some((&up, &wk)), merged, &step.path.join("empty"))?
+                };
+                let p = overlay.merged.clone();
+                views.push(overlay);
+                p
+            }
+        };
+        let dir = RootDir::open(&root).map_err(|e| SolveError::Step {
+            vertex: id,
+            message: e.to_string(),
+        })?;
+        dir.resolve(selector, true).map_err(|e| SolveError::Step {
+            vertex: id,
+            message: e.to_string(),
+        })
+    }
+}
+
+/// A step's output: its input's layers plus its own snapshot on top.
+pub(crate) fn layered(chain: &[LayerRef], dir: PathBuf, key: [u8; 32]) -> Done {
+    let mut layers = chain.to_vec();
+    layers.push(LayerRef {
+        dir,
+        pending: None,
+        step_key: Some(key),
+    });
+    Done {
+        key,
+        output: VertexOutput::Layers(layers),
+    }
+}
+
+/// Remove a file or directory the sandbox created as a mount point, if it is
+/// still an empty stub in the upper directory (then its empty parents too).
+fn remove_stub(upper: &std::path::Path, stub: &str) {
+    let rel = stub.trim_start_matches('/');
+    if rel.is_empty() || rel.split('/').any(|c| c == "..") {
+        return;
+    }
+    let path = upper.join(rel);
+    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        return;
+    };
+    let removed = if meta.is_dir() {
+        std::fs::remove_dir(&path).is_ok()
+    } else if meta.is_file() && meta.len() == 0 {
+        std::fs::remove_file(&path).is_ok()
+    } else {
+        false
+    };
+    if !removed {
+        return;
+    }
+    let mut parent = path.parent().map(|p| p.to_path_buf());
+    while let Some(p) = parent {
+        if p == upper || std::fs::remove_dir(&p).is_err() {
+            break;
+        }
+        parent = p.parent().map(|p| p.to_path_buf());
+    }
+}

@@ -1,0 +1,111 @@
+//! Cache keys (DESIGN.md section 4) and the persistent context-hash memo.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::contenthash::{ContentHasher, HashMemo, Selection, StatKey};
+use crate::graph::{Canonical, Encoder, Op};
+
+use super::scheduler::VertexOutput;
+use super::{SolveError, Solver};
+
+/// The memo of context-file digests, loaded from the cache index once per
+/// solve and written back in one transaction at the end.
+#[derive(Default)]
+pub(crate) struct Memo {
+    known: Mutex<HashMap<Vec<u8>, [u8; 32]>>,
+    new: Mutex<Vec<(Vec<u8>, [u8; 32])>>,
+}
+
+impl HashMemo for Memo {
+    fn get(&self, key: &StatKey) -> Option<[u8; 32]> {
+        self.known
+            .lock()
+            .ok()?
+            .get(key.to_bytes().as_slice())
+            .copied()
+    }
+
+    fn put(&self, key: StatKey, digest: [u8; 32]) {
+        let k = key.to_bytes().to_vec();
+        if let Ok(mut known) = self.known.lock() {
+            known.insert(k.clone(), digest);
+        }
+        if let Ok(mut new) = self.new.lock() {
+            new.push((k, digest));
+        }
+    }
+}
+
+impl Solver<'_> {
+    fn memo(&self) -> &Memo {
+        self.memo_cell.get_or_init(|| {
+            let memo = Memo::default();
+            match self.records.memos() {
+                Ok(all) => {
+                    if let Ok(mut known) = memo.known.lock() {
+                        *known = all;
+                    }
+                }
+                Err(e) => tracing::warn!("reading the context-hash memo: {e}"),
+            }
+            memo
+        })
+    }
+
+    pub(crate) fn flush_memos(&self) {
+        let Some(memo) = self.memo_cell.get() else {
+            return;
+        };
+        let Ok(mut new) = memo.new.lock() else { return };
+        if let Err(e) = self.records.put_memos(&new) {
+            tracing::warn!("saving the context-hash memo: {e}");
+        }
+        new.clear();
+    }
+
+    /// The content digest of `selection` inside a directory.
+    pub(crate) fn hash_selection(
+        &self,
+        root: &std::path::Path,
+        selection: &Selection,
+    ) -> Result<[u8; 32], SolveError> {
+        let report = ContentHasher::new(self.memo())
+            .hash(root, selection)
+            .map_err(|e| SolveError::Internal(e.to_string()))?;
+        Ok(report.digest)
+    }
+
+    /// The digest of the paths of a `Dir` output a step reads, with the
+    /// directory's ignore patterns applied before hashing.
+    pub(crate) fn hash_dir_selection(
+        &self,
+        output: &VertexOutput,
+        sources: &[String],
+        mut selection: Selection,
+    ) -> Result<[u8; 32], SolveError> {
+        match output {
+            VertexOutput::Dir { path, exclude } => {
+                selection.sources = sources.to_vec();
+                selection.exclude.extend(exclude.iter().cloned());
+                self.hash_selection(path, &selection)
+            }
+            VertexOutput::Layers(_) => Err(SolveError::Internal(
+                "hash_dir_selection on a layered output".into(),
+            )),
+        }
+    }
+}
+
+/// A step's cache key: its op (without non-semantic fields, which the
+/// canonical encoding leaves out) and one digest per input.
+pub(crate) fn step_key(op: &Op, inputs: &[[u8; 32]]) -> [u8; 32] {
+    let mut e = Encoder::new();
+    e.tag("strata.cachekey/v1");
+    op.encode(&mut e);
+    e.u64("inputs", inputs.len() as u64);
+    for k in inputs {
+        e.bytes("input", k);
+    }
+    e.finish().0
+}

@@ -1,0 +1,146 @@
+//! Host-side mounts: the overlay a step runs or copies in, and the private
+//! mount namespace that keeps them from outliving strata.
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+
+use super::SolveError;
+
+/// Move this process into a mount namespace of its own, with every mount
+/// private, so that overlays mounted for steps disappear with the process,
+/// even after `kill -9`. Call it before any thread is spawned: a mount
+/// namespace belongs to a thread, and threads started later inherit it.
+pub fn enter_private_mount_namespace() -> Result<(), String> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| format!("unshare(CLONE_NEWNS): {e}"))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| format!("making / private: {e}"))
+}
+
+/// A step's scratch directory under `tmp/`, removed on drop (unless its
+/// upper directory was published first).
+pub(crate) struct StepDir {
+    pub(crate) path: PathBuf,
+}
+
+impl StepDir {
+    pub(crate) fn new(tmp: &Path) -> Result<Self, SolveError> {
+        std::fs::create_dir_all(tmp).map_err(|e| io(tmp, e))?;
+        let name = format!(
+            "step-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let path = tmp.join(name);
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).map_err(|e| io(&path, e))?;
+        Ok(Self { path })
+    }
+
+    pub(crate) fn sub(&self, name: &str) -> Result<PathBuf, SolveError> {
+        let p = self.path.join(name);
+        std::fs::create_dir_all(&p).map_err(|e| io(&p, e))?;
+        Ok(p)
+    }
+}
+
+impl Drop for StepDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub(crate) fn io(path: &Path, e: std::io::Error) -> SolveError {
+    SolveError::Internal(format!("`{}`: {e}", path.display()))
+}
+
+/// An overlay mounted on the host, unmounted on drop.
+pub(crate) struct Overlay {
+    pub(crate) merged: PathBuf,
+}
+
+impl Overlay {
+    /// Mount `lower` (bottom first) with an optional writable `upper`. With no
+    /// upper the view is read-only. An empty lower list gets `empty` as its
+    /// only layer, since overlayfs needs at least one.
+    pub(crate) fn mount(
+        lower: &[PathBuf],
+        upper: Option<(&Path, &Path)>,
+        merged: PathBuf,
+        empty: &Path,
+    ) -> Result<Self, SolveError> {
+        std::fs::create_dir_all(&merged).map_err(|e| io(&merged, e))?;
+        let mut lowers: Vec<String> = lower.iter().rev().map(|p| escape(p)).collect();
+        if lowers.is_empty() {
+            std::fs::create_dir_all(empty).map_err(|e| io(empty, e))?;
+            lowers.push(escape(empty));
+        }
+        if upper.is_none() && lowers.len() == 1 {
+            // A read-only overlay needs two lower layers; a read-only bind is the same view.
+            mount(
+                Some(Path::new(&lowers[0])),
+                &merged,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| SolveError::Internal(format!("bind mount of `{}`: {e}", lowers[0])))?;
+            return Ok(Self { merged });
+        }
+        let mut data = format!("lowerdir={}", lowers.join(":"));
+        if let Some((up, work)) = upper {
+            data.push_str(&format!(
+                ",upperdir={},workdir={}",
+                escape(up),
+                escape(work)
+            ));
+        }
+        data.push_str(",index=off,xino=off");
+        let flags = if upper.is_none() {
+            MsFlags::MS_RDONLY
+        } else {
+            MsFlags::empty()
+        };
+        mount(
+            Some("overlay"),
+            &merged,
+            Some("overlay"),
+            flags,
+            Some(data.as_str()),
+        )
+        .map_err(|e| {
+            SolveError::Internal(format!(
+                "mounting overlay at `{}` ({} layers): {e}",
+                merged.display(),
+                lowers.len()
+            ))
+        })?;
+        Ok(Self { merged })
+    }
+}
+
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        if let Err(e) = umount2(&self.merged, MntFlags::MNT_DETACH) {
+            tracing::warn!("unmounting `{}`: {e}", self.merged.display());
+        }
+    }
+}
+
+/// Overlay option values cannot hold `,` or `:` unescaped.
+fn escape(p: &Path) -> String {
+    p.display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace(':', "\\:")
+        .replace(',', "\\,")
+}
