@@ -33,7 +33,11 @@ pub fn snippet(file_name: &str, source: &str, start: usize, end: usize) -> Strin
     }
     out.push_str("--------------------\n");
     for n in first..=last {
-        let marker = if (start..=end).contains(&n) { ">>>" } else { "   " };
+        let marker = if (start..=end).contains(&n) {
+            ">>>"
+        } else {
+            "   "
+        };
         let text = lines[n - 1].trim_end_matches('\r');
         let _ = writeln!(out, "{n:>4} | {marker} {text}");
     }

@@ -7,6 +7,10 @@
 mod cli;
 mod commands;
 mod diagnostic;
+mod export;
+mod images;
+mod progress;
+mod push;
 
 use std::process::ExitCode;
 
@@ -14,6 +18,9 @@ use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    // The sandbox's init re-executes this binary; it must take over before any
+    // thread exists.
+    solver::sandbox::sandbox_init_if_requested();
     let cli = cli::Cli::parse();
     init_logging(cli.global.verbose);
     match commands::run(cli) {

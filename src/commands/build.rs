@@ -1,11 +1,21 @@
 //! `strata build`.
 
+use std::collections::BTreeMap;
 use std::io::Read as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
+use frontend::lower::{LowerOptions, Lowered};
+use frontend::{DockerfileError, Platform};
+use solver::graph::BuildGraph;
+use solver::solve::{SecretSource, SolveError, SolveOptions, Solver};
 
-use crate::cli::{BuildArgs, GlobalArgs};
+use solver::solve::ImageProvider as _;
+
+use crate::cli::{BuildArgs, CompressionArg, GlobalArgs, PrintMode};
+use crate::export::{self, ExportOptions};
+use crate::diagnostic;
+use crate::progress::Progress;
 
 /// Read a Dockerfile from a path, or from stdin for `-`; returns the name to
 /// show in messages and the text.
@@ -26,8 +36,340 @@ pub fn read_dockerfile(path: &str) -> anyhow::Result<(String, String)> {
     Ok((name, text))
 }
 
+/// `--build-arg K=V`, or `--build-arg K` to take K from the environment
+/// (skipped when unset, as docker does).
+fn parse_build_args(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for arg in raw {
+        match arg.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                out.insert(k.to_string(), v.to_string());
+            }
+            Some(_) => bail!("invalid --build-arg `{arg}`: the name is empty"),
+            None => {
+                if let Ok(v) = std::env::var(arg) {
+                    out.insert(arg.clone(), v);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `.dockerignore` patterns: `<Dockerfile>.dockerignore` next to the
+/// Dockerfile wins over the context's `.dockerignore`.
+fn read_dockerignore(context: &Path, dockerfile: Option<&Path>) -> anyhow::Result<Vec<String>> {
+    let mut candidates = Vec::new();
+    if let Some(df) = dockerfile {
+        let mut name = df.as_os_str().to_owned();
+        name.push(".dockerignore");
+        candidates.push(PathBuf::from(name));
+    }
+    candidates.push(context.join(".dockerignore"));
+    for path in candidates {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let patterns = frontend::dockerignore::parse_dockerignore(&text);
+                frontend::dockerignore::IgnoreMatcher::new(&patterns)
+                    .map_err(|e| anyhow::anyhow!("`{}`: {}", path.display(), e.message))?;
+                return Ok(patterns);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading `{}`", path.display())),
+        }
+    }
+    Ok(Vec::new())
+}
+
+fn parse_secrets(raw: &[String]) -> anyhow::Result<BTreeMap<String, SecretSource>> {
+    let mut out = BTreeMap::new();
+    for spec in raw {
+        let mut id = None;
+        let mut src = None;
+        let mut env = None;
+        for field in spec.split(',') {
+            match field.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_string()),
+                Some(("src" | "source", v)) => src = Some(PathBuf::from(v)),
+                Some(("env", v)) => env = Some(v.to_string()),
+                Some(("type", "file" | "env")) => {}
+                _ => bail!("invalid --secret `{spec}`: expected id=ID,src=FILE or id=ID,env=VAR"),
+            }
+        }
+        let id = id.with_context(|| format!("invalid --secret `{spec}`: id= is required"))?;
+        let source = match (src, env) {
+            (Some(p), _) => SecretSource::File(p),
+            (None, Some(var)) => SecretSource::Value(
+                std::env::var(&var)
+                    .with_context(|| {
+                        format!("--secret `{id}`: environment variable `{var}` is not set")
+                    })?
+                    .into_bytes(),
+            ),
+            (None, None) => match std::env::var(&id) {
+                Ok(v) => SecretSource::Value(v.into_bytes()),
+                Err(_) => bail!("invalid --secret `{spec}`: give src=FILE or env=VAR"),
+            },
+        };
+        out.insert(id, source);
+    }
+    Ok(out)
+}
+
+fn parse_ssh(raw: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+    let mut out = BTreeMap::new();
+    for spec in raw {
+        let (id, path) = match spec.split_once('=') {
+            Some((id, path)) => (id.to_string(), PathBuf::from(path)),
+            None => {
+                let sock = std::env::var("SSH_AUTH_SOCK")
+                    .with_context(|| format!("--ssh `{spec}`: SSH_AUTH_SOCK is not set"))?;
+                (spec.clone(), PathBuf::from(sock))
+            }
+        };
+        out.insert(id, path);
+    }
+    Ok(out)
+}
+
+/// Render a Dockerfile error with its snippet.
+fn dockerfile_error(name: &str, text: &str, err: &DockerfileError) -> anyhow::Error {
+    anyhow::anyhow!(diagnostic::render(name, text, err))
+}
+
+/// The graph as JSON, for `--print=graph`.
+fn print_graph(lowered: &Lowered) -> anyhow::Result<()> {
+    let graph: &BuildGraph = &lowered.graph;
+    let vertices: Vec<serde_json::Value> = graph
+        .vertices()
+        .map(|(id, v)| {
+            serde_json::json!({
+                "id": id.0,
+                "digest": v.digest.to_string(),
+                "name": v.meta.name,
+                "inputs": v.inputs.iter().map(|i| i.0).collect::<Vec<_>>(),
+                "op": v.op,
+            })
+        })
+        .collect();
+    let out = serde_json::json!({
+        "target": lowered.target.0,
+        "stage": lowered.stage,
+        "vertices": vertices,
+        "image": lowered.image,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
 /// Run a build.
-pub fn run(_global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
-    let _ = args;
-    anyhow::bail!("building is not available yet")
+pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
+    let context = args.context.clone();
+    if !context.is_dir() {
+        bail!("build context `{}` is not a directory", context.display());
+    }
+    let dockerfile_path = match args.file.as_deref() {
+        Some("-") => None,
+        Some(p) => Some(PathBuf::from(p)),
+        None => Some(context.join("Dockerfile")),
+    };
+    let (name, text) = match &dockerfile_path {
+        Some(p) => read_dockerfile(&p.to_string_lossy())?,
+        None => read_dockerfile("-")?,
+    };
+    let ast = frontend::parser::parse(&text).map_err(|e| dockerfile_error(&name, &text, &e))?;
+    let target_platform = match &args.platform {
+        Some(p) => Platform::parse(p).map_err(|e| anyhow::anyhow!("--platform: {}", e.message))?,
+        None => Platform::host(),
+    };
+    let mut build_args = parse_build_args(&args.build_args)?;
+    let options = LowerOptions {
+        target: args.target.clone(),
+        build_args: build_args.clone(),
+        target_platform: target_platform.clone(),
+        build_platform: Platform::host(),
+        no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter.clone(),
+        dockerignore: read_dockerignore(&context, dockerfile_path.as_deref())?,
+    };
+    let plan = ExportPlan {
+        names: export::normalize_names(&args.tags)?,
+        outputs: args
+            .outputs
+            .iter()
+            .map(|o| export::Output::parse(o))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    if args.push && plan.names.is_empty() {
+        bail!("--push needs at least one -t NAME");
+    }
+    if args.print.is_none() && rustix::process::geteuid().is_root() {
+        // Before any thread exists: step overlays then vanish with this process.
+        solver::solve::enter_private_mount_namespace().map_err(anyhow::Error::msg)?;
+    }
+    let root_path = cache::default_root(global.root.as_deref())?;
+    let root = cache::Root::open(&root_path)
+        .with_context(|| format!("opening the strata root `{}`", root_path.display()))?;
+    let images = crate::images::LocalImages::new(&root, global, args.pull)?;
+    let lowered = frontend::lower::lower(&ast, &options, &images)
+        .map_err(|e| dockerfile_error(&name, &text, &e))?;
+    for w in &lowered.warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(PrintMode::Graph) = args.print {
+        return print_graph(&lowered);
+    }
+
+    let progress = Progress::new(args.progress);
+    let executor = solver::sandbox::BuiltinExecutor::new(root.scratch_dir().join("sandbox"));
+    let events = |e| progress.event(e);
+    let solve_options = SolveOptions {
+        root: root_path.clone(),
+        scratch: root.scratch_dir().to_path_buf(),
+        context: context.clone(),
+        max_parallelism: args
+            .max_parallelism
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        secrets: parse_secrets(&args.secrets)?,
+        ssh: parse_ssh(&args.ssh)?,
+    };
+    let solver =
+        Solver::new(solve_options, &images, &executor, &events).explain_cache(args.explain_cache);
+    let solved = solver
+        .solve(&lowered.graph, lowered.target)
+        .map_err(|e| solve_error(&name, &text, &lowered, &e))?;
+
+    // SOURCE_DATE_EPOCH from --build-arg wins over the environment, as in BuildKit.
+    let epoch = build_args
+        .remove("SOURCE_DATE_EPOCH")
+        .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok())
+        .map(|v| {
+            v.parse::<i64>()
+                .with_context(|| format!("SOURCE_DATE_EPOCH `{v}` is not a number"))
+        })
+        .transpose()?;
+    let options = ExportOptions {
+        compression: export::compression(
+            match args.compression {
+                CompressionArg::Gzip => "gzip",
+                CompressionArg::Zstd => "zstd",
+                CompressionArg::Uncompressed => "uncompressed",
+            },
+            args.compression_level,
+        )?,
+        oci_mediatypes: args.oci_mediatypes,
+        source_date_epoch: epoch,
+        labels: export::parse_labels(&args.labels)?,
+        platform: target_platform.clone(),
+        jobs: args
+            .max_parallelism
+            .unwrap_or_else(|| ExportOptions::default().jobs),
+    };
+    progress.status("exporting layers");
+    let base = match &lowered.base {
+        Some(b) => images
+            .layers(&b.reference, &target_platform.to_string())
+            .map_err(anyhow::Error::msg)?,
+        None => Vec::new(),
+    };
+    let mut steps = Vec::with_capacity(lowered.layer_steps.len());
+    for v in &lowered.layer_steps {
+        let layer = solved
+            .step_layer(*v)
+            .with_context(|| format!("step {} produced no layer", v.0))?;
+        let key = layer.step_key.map(|k| hex(&k)).unwrap_or_default();
+        steps.push(export::StepLayer::new(key, &layer.dir));
+    }
+    let records = cache::records::Records::new(root.path().join("index"));
+    let image = export::assemble(root.store(), &records, lowered.image.clone(), &base, &steps, &options)?;
+    export::tag(&image, &plan.names)?;
+    for o in &plan.outputs {
+        export::write_output(&image, o, &plan.names, root.scratch_dir())?;
+    }
+    if let Some(p) = &args.iidfile {
+        export::write_iidfile(&image, p)?;
+    }
+    if let Some(p) = &args.metadata_file {
+        export::write_metadata_file(&image, &plan.names, p)?;
+    }
+    progress.status(&format!("writing image {}", image.manifest.digest));
+    for name in &plan.names {
+        progress.status(&format!("naming to {name}"));
+    }
+    if args.push {
+        push_names(global, &root, &image, &plan.names, lowered.base.as_ref())?;
+    }
+    println!("{}", image.config.digest);
+    Ok(())
+}
+
+/// Pushing is wired once the push module lands.
+fn push_names(
+    _global: &GlobalArgs,
+    _root: &cache::Root,
+    _image: &export::Image,
+    _names: &[String],
+    _base: Option<&frontend::lower::ResolvedImage>,
+) -> anyhow::Result<()> {
+    bail!("--push is not available yet")
+}
+
+/// Flags checked before any work, so a typo fails in a second, not after the build.
+struct ExportPlan {
+    names: Vec<String>,
+    outputs: Vec<export::Output>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A solve error, with the Dockerfile snippet of the step that failed.
+fn solve_error(name: &str, text: &str, lowered: &Lowered, err: &SolveError) -> anyhow::Error {
+    let mut msg = format!("failed to solve: {err}");
+    if let Some((start, end)) = err
+        .vertex()
+        .and_then(|v| lowered.graph.get(v))
+        .and_then(|v| v.meta.lines)
+    {
+        let s = diagnostic::snippet(name, text, start, end);
+        if !s.is_empty() {
+            msg.push('\n');
+            msg.push_str(&s);
+        }
+    }
+    anyhow::anyhow!(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_args_from_values_and_environment() {
+        // SAFETY of the test: the variable name is unique to this test.
+        let args =
+            parse_build_args(&["A=1".into(), "B=".into(), "STRATA_TEST_UNSET_VAR".into()]).unwrap();
+        assert_eq!(args.get("A").map(String::as_str), Some("1"));
+        assert_eq!(args.get("B").map(String::as_str), Some(""));
+        assert!(!args.contains_key("STRATA_TEST_UNSET_VAR"));
+        assert!(parse_build_args(&["=x".into()]).is_err());
+    }
+
+    #[test]
+    fn secrets_parse() {
+        let s = parse_secrets(&["id=tok,src=/tmp/x".into()]).unwrap();
+        assert_eq!(s.get("tok"), Some(&SecretSource::File("/tmp/x".into())));
+        assert!(parse_secrets(&["src=/tmp/x".into()]).is_err());
+    }
+
+    #[test]
+    fn dockerfile_specific_ignore_file_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".dockerignore"), "a\n").unwrap();
+        std::fs::write(dir.path().join("app.Dockerfile.dockerignore"), "b\n").unwrap();
+        let df = dir.path().join("app.Dockerfile");
+        assert_eq!(read_dockerignore(dir.path(), Some(&df)).unwrap(), vec!["b"]);
+        assert_eq!(read_dockerignore(dir.path(), None).unwrap(), vec!["a"]);
+    }
 }

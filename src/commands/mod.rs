@@ -2,6 +2,11 @@
 
 mod build;
 mod debug;
+pub mod images;
+pub mod login;
+pub mod pull;
+pub mod push;
+pub mod rmi;
 
 use crate::cli::{Cli, Command};
 
@@ -10,5 +15,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Build(args) => build::run(&cli.global, args),
         Command::Debug(cmd) => debug::run(cmd),
+        Command::Pull(args) => pull::run(&cli.global, args),
+        Command::Images(args) => images::run(&cli.global, args),
+        Command::Rmi(args) => rmi::run(&cli.global, args),
+        Command::Login(args) => login::run(&cli.global, args),
+        Command::Logout(args) => login::run_logout(&cli.global, args),
+        Command::Push(args) => push::run(&cli.global, args),
     }
 }
