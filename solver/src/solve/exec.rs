@@ -307,8 +307,12 @@ impl Solver<'_> {
             }
         })?;
         drop(views);
-        drop(overlay);
         let code = outcome.status.code();
+        if code == 0 {
+            overlay.finish()?;
+        } else {
+            drop(overlay);
+        }
         if code != 0 {
             return Err(SolveError::ExitCode {
                 vertex: id,

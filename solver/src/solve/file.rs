@@ -116,7 +116,7 @@ impl Solver<'_> {
                 message: e.to_string(),
             }
         })?;
-        drop(overlay);
+        overlay.finish()?;
         drop(views);
         let dir = self.publish(&upper, &key)?;
         Ok((layered(dest_chain, dir, key), true))

@@ -15,7 +15,9 @@
 //! inputs are done, at most `max_parallelism` at a time; the first failure
 //! cancels running sandboxes and stops the rest.
 
+mod copysnap;
 mod exec;
+mod fetch;
 mod file;
 mod keys;
 mod mounts;
@@ -54,6 +56,47 @@ pub trait ImageProvider: Send + Sync {
     fn layers(&self, reference: &str, platform: &str) -> Result<Vec<BaseLayer>, String>;
     /// A verified reader of a blob in the content store.
     fn open_blob(&self, digest: &str) -> Result<Box<dyn Read + Send>, String>;
+}
+
+/// A conditional GET of a remote file (`ADD <url>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpRequest<'r> {
+    /// The URL.
+    pub url: &'r str,
+    /// `If-None-Match`: the `ETag` of the copy the solver still has.
+    pub if_none_match: Option<&'r str>,
+    /// `If-Modified-Since`: the `Last-Modified` of that copy.
+    pub if_modified_since: Option<&'r str>,
+}
+
+/// How a remote file request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpResponse {
+    /// 304: the copy the solver has is current; no body was written.
+    NotModified,
+    /// A 2xx response whose body was written out.
+    Body {
+        /// `ETag`, verbatim.
+        etag: Option<String>,
+        /// `Last-Modified`, verbatim.
+        last_modified: Option<String>,
+        /// `Last-Modified` as Unix seconds, when it parses.
+        modified: Option<i64>,
+        /// The file name a `Content-Disposition` header gives, if any.
+        disposition_filename: Option<String>,
+    },
+}
+
+/// Where remote files come from: the CLI implements this over its HTTP
+/// client, so the solver never links one (like [`ImageProvider`]).
+pub trait SourceFetcher: Send + Sync {
+    /// GET `request.url`, streaming a 2xx body into `body`; a status of 400
+    /// or more is an error.
+    fn http_get(
+        &self,
+        request: &HttpRequest<'_>,
+        body: &mut dyn std::io::Write,
+    ) -> Result<HttpResponse, String>;
 }
 
 /// A `--secret` value.
@@ -169,6 +212,7 @@ pub struct Solver<'a> {
     pub(crate) options: SolveOptions,
     pub(crate) records: cache::records::Records,
     pub(crate) images: &'a dyn ImageProvider,
+    pub(crate) fetcher: Option<&'a dyn SourceFetcher>,
     pub(crate) executor: &'a dyn Executor,
     pub(crate) events: &'a (dyn Fn(Event) + Sync),
     pub(crate) explain: bool,
@@ -189,6 +233,7 @@ impl<'a> Solver<'a> {
             options,
             records,
             images,
+            fetcher: None,
             executor,
             events,
             explain: false,
@@ -200,6 +245,12 @@ impl<'a> Solver<'a> {
     /// Report why each rebuilt step missed the cache.
     pub fn explain_cache(mut self, on: bool) -> Self {
         self.explain = on;
+        self
+    }
+
+    /// Fetch `ADD <url>` sources through `fetcher`.
+    pub fn with_fetcher(mut self, fetcher: &'a dyn SourceFetcher) -> Self {
+        self.fetcher = Some(fetcher);
         self
     }
 

@@ -63,9 +63,61 @@ pub(crate) fn io(path: &Path, e: std::io::Error) -> SolveError {
     SolveError::Internal(format!("`{}`: {e}", path.display()))
 }
 
-/// An overlay mounted on the host, unmounted on drop.
+/// Which snapshotter this process uses: overlayfs, or the copy-based fallback
+/// (`STRATA_SNAPSHOTTER=copy` forces it; it is also chosen when an overlay
+/// mount fails on this host).
+pub(crate) fn copy_mode() -> bool {
+    static MODE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *MODE.get_or_init(|| match std::env::var("STRATA_SNAPSHOTTER").as_deref() {
+        Ok("copy") => true,
+        Ok("overlay") => false,
+        _ => {
+            let ok = probe_overlay();
+            if !ok {
+                tracing::warn!("overlayfs is unavailable: using the copy-based snapshotter");
+            }
+            !ok
+        }
+    })
+}
+
+fn probe_overlay() -> bool {
+    let base = std::env::temp_dir().join(format!("strata-overlay-probe-{}", std::process::id()));
+    let dirs = ["lower", "upper", "work", "merged"].map(|d| base.join(d));
+    let made = dirs.iter().all(|d| std::fs::create_dir_all(d).is_ok());
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        dirs[0].display(),
+        dirs[1].display(),
+        dirs[2].display()
+    );
+    let ok = made
+        && mount(
+            Some("overlay"),
+            &dirs[3],
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(data.as_str()),
+        )
+        .is_ok();
+    if ok {
+        let _ = umount2(&dirs[3], MntFlags::MNT_DETACH);
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    ok
+}
+
+/// A step's root view: an overlay mounted on the host (unmounted on drop), or,
+/// with the copy snapshotter, a materialised copy whose changes [`Overlay::finish`]
+/// writes into the upper directory.
 pub(crate) struct Overlay {
     pub(crate) merged: PathBuf,
+    copied: Option<Copied>,
+}
+
+struct Copied {
+    before: Option<PathBuf>,
+    upper: Option<PathBuf>,
 }
 
 impl Overlay {
@@ -78,6 +130,24 @@ impl Overlay {
         merged: PathBuf,
         empty: &Path,
     ) -> Result<Self, SolveError> {
+        if copy_mode() {
+            super::copysnap::materialize(lower, &merged)?;
+            let before = match upper {
+                Some(_) => {
+                    let before = merged.with_extension("before");
+                    super::copysnap::materialize(lower, &before)?;
+                    Some(before)
+                }
+                None => None,
+            };
+            return Ok(Self {
+                merged,
+                copied: Some(Copied {
+                    before,
+                    upper: upper.map(|(u, _)| u.to_path_buf()),
+                }),
+            });
+        }
         std::fs::create_dir_all(&merged).map_err(|e| io(&merged, e))?;
         let mut lowers: Vec<String> = lower.iter().rev().map(|p| escape(p)).collect();
         if lowers.is_empty() {
@@ -94,7 +164,10 @@ impl Overlay {
                 None::<&str>,
             )
             .map_err(|e| SolveError::Internal(format!("bind mount of `{}`: {e}", lowers[0])))?;
-            return Ok(Self { merged });
+            return Ok(Self {
+                merged,
+                copied: None,
+            });
         }
         let mut data = format!("lowerdir={}", lowers.join(":"));
         if let Some((up, work)) = upper {
@@ -124,14 +197,40 @@ impl Overlay {
                 lowers.len()
             ))
         })?;
-        Ok(Self { merged })
+        Ok(Self {
+            merged,
+            copied: None,
+        })
+    }
+
+    /// End a successful step: with the copy snapshotter, write what changed
+    /// into the upper directory; with overlayfs the kernel already did.
+    pub(crate) fn finish(self) -> Result<(), SolveError> {
+        if let Some(Copied {
+            before: Some(before),
+            upper: Some(upper),
+        }) = &self.copied
+        {
+            super::copysnap::diff(before, &self.merged, upper)?;
+        }
+        Ok(())
     }
 }
 
 impl Drop for Overlay {
     fn drop(&mut self) {
-        if let Err(e) = umount2(&self.merged, MntFlags::MNT_DETACH) {
-            tracing::warn!("unmounting `{}`: {e}", self.merged.display());
+        match &self.copied {
+            Some(c) => {
+                let _ = std::fs::remove_dir_all(&self.merged);
+                if let Some(b) = &c.before {
+                    let _ = std::fs::remove_dir_all(b);
+                }
+            }
+            None => {
+                if let Err(e) = umount2(&self.merged, MntFlags::MNT_DETACH) {
+                    tracing::warn!("unmounting `{}`: {e}", self.merged.display());
+                }
+            }
         }
     }
 }

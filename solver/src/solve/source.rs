@@ -1,4 +1,5 @@
-//! Source vertices: images (lazily extracted layers), scratch and the context.
+//! Source vertices: images (lazily extracted layers), scratch, the context,
+//! and remote files and git repositories (`fetch.rs`).
 
 use crate::graph::{SourceOp, Vertex, VertexId};
 
@@ -55,10 +56,23 @@ impl Solver<'_> {
                     output: VertexOutput::Layers(chain),
                 })
             }
-            SourceOp::Http { .. } | SourceOp::Git { .. } => Err(SolveError::Step {
-                vertex: id,
-                message: "ADD from a URL or git repository is not supported yet".into(),
-            }),
+            SourceOp::Http {
+                url,
+                checksum,
+                filename,
+            } => self.fetch_http(id, url, checksum.as_deref(), filename),
+            SourceOp::Git {
+                remote,
+                reference,
+                subdir,
+                keep_git_dir,
+            } => self.fetch_git(
+                id,
+                remote,
+                reference.as_deref(),
+                subdir.as_deref(),
+                *keep_git_dir,
+            ),
         }
     }
 
