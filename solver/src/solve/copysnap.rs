@@ -12,6 +12,7 @@
 //! mode, owner, size and mtime (to the nanosecond) are unchanged is taken as
 //! unchanged without comparing bytes.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -214,12 +215,51 @@ fn copy_tree(src: &Path, dst: &Path) -> Result<(), SolveError> {
     Ok(())
 }
 
-/// Write the differences from `before` to `after` into `upper`, in overlay format.
-pub(crate) fn diff(before: &Path, after: &Path, upper: &Path) -> Result<(), SolveError> {
-    diff_dir(before, after, upper, Path::new(""))
+/// A directory's identity: its inode and birth time (a removed directory's
+/// inode is often reused at once by the next `mkdir`).
+pub(crate) type DirId = (u64, Option<std::time::SystemTime>);
+
+fn dir_id(meta: &fs::Metadata) -> DirId {
+    (meta.ino(), meta.created().ok())
 }
 
-fn diff_dir(before: &Path, after: &Path, upper: &Path, rel: &Path) -> Result<(), SolveError> {
+/// The inode of every directory under `root` (relative paths), taken before a
+/// step runs: a directory whose inode changed was removed and made again, which
+/// overlayfs records as an opaque directory, and so must the diff.
+pub(crate) fn dir_inodes(root: &Path) -> Result<HashMap<PathBuf, DirId>, SolveError> {
+    let mut out = HashMap::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = root.join(&rel);
+        let meta = fs::symlink_metadata(&dir).map_err(|e| err(&dir, e))?;
+        out.insert(rel.clone(), dir_id(&meta));
+        for (name, _, m) in sorted_children(&dir)? {
+            if m.is_dir() {
+                stack.push(rel.join(name));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Write the differences from `before` to `after` into `upper`, in overlay
+/// format; `inodes` are [`dir_inodes`] of `after` taken before the step.
+pub(crate) fn diff(
+    before: &Path,
+    after: &Path,
+    upper: &Path,
+    inodes: &HashMap<PathBuf, DirId>,
+) -> Result<(), SolveError> {
+    diff_dir(before, after, upper, Path::new(""), inodes)
+}
+
+fn diff_dir(
+    before: &Path,
+    after: &Path,
+    upper: &Path,
+    rel: &Path,
+    inodes: &HashMap<PathBuf, DirId>,
+) -> Result<(), SolveError> {
     let now = sorted_children(&after.join(rel))?;
     let was = sorted_children(&before.join(rel)).unwrap_or_default();
     for (name, path, meta) in &now {
@@ -227,11 +267,25 @@ fn diff_dir(before: &Path, after: &Path, upper: &Path, rel: &Path) -> Result<(),
         let old = was.iter().find(|(n, _, _)| n == name).map(|(_, _, m)| m);
         match old {
             Some(o) if o.is_dir() && meta.is_dir() => {
+                if inodes.get(&child).is_some_and(|id| *id != dir_id(meta)) {
+                    // Removed and made again: an opaque directory hides the old contents.
+                    ensure_parents(after, upper, &child)?;
+                    let dst = upper.join(&child);
+                    copy_tree(path, &dst)?;
+                    rustix::fs::lsetxattr(
+                        &dst,
+                        "trusted.overlay.opaque",
+                        b"y",
+                        rustix::fs::XattrFlags::empty(),
+                    )
+                    .map_err(|e| err(&dst, e))?;
+                    continue;
+                }
                 if !same(o, meta) {
                     ensure_parents(after, upper, &child)?;
                     copy_entry(path, &upper.join(&child), meta)?;
                 }
-                diff_dir(before, after, upper, &child)?;
+                diff_dir(before, after, upper, &child, inodes)?;
             }
             Some(o) if same(o, meta) && o.file_type() == meta.file_type() => {
                 if meta.file_type().is_symlink() {

@@ -118,6 +118,7 @@ pub(crate) struct Overlay {
 struct Copied {
     before: Option<PathBuf>,
     upper: Option<PathBuf>,
+    inodes: std::collections::HashMap<PathBuf, super::copysnap::DirId>,
 }
 
 impl Overlay {
@@ -132,19 +133,20 @@ impl Overlay {
     ) -> Result<Self, SolveError> {
         if copy_mode() {
             super::copysnap::materialize(lower, &merged)?;
-            let before = match upper {
+            let (before, inodes) = match upper {
                 Some(_) => {
                     let before = merged.with_extension("before");
                     super::copysnap::materialize(lower, &before)?;
-                    Some(before)
+                    (Some(before), super::copysnap::dir_inodes(&merged)?)
                 }
-                None => None,
+                None => (None, Default::default()),
             };
             return Ok(Self {
                 merged,
                 copied: Some(Copied {
                     before,
                     upper: upper.map(|(u, _)| u.to_path_buf()),
+                    inodes,
                 }),
             });
         }
@@ -209,9 +211,10 @@ impl Overlay {
         if let Some(Copied {
             before: Some(before),
             upper: Some(upper),
+            inodes,
         }) = &self.copied
         {
-            super::copysnap::diff(before, &self.merged, upper)?;
+            super::copysnap::diff(before, &self.merged, upper, inodes)?;
         }
         Ok(())
     }
