@@ -11,7 +11,7 @@ use crate::sandbox::{
     self, CancelHandle, EtcFiles, Mount, Network, ProcessSpec, RootMount, Stream,
 };
 
-use super::keys::step_key;
+use super::keys::{KeyInput, step_key};
 use super::mounts::{Overlay, StepDir, io};
 use super::scheduler::{Done, LayerRef, VertexOutput};
 use super::{Event, SecretSource, SolveError, Solver, hex};
@@ -111,13 +111,35 @@ impl Solver<'_> {
         let Some(VertexOutput::Layers(root_chain)) = inputs.first().map(|d| &d.output) else {
             return Err(SolveError::Internal("exec root is not a filesystem".into()));
         };
+        let labelled: Vec<KeyInput> = input_keys
+            .iter()
+            .enumerate()
+            .map(|(i, digest)| KeyInput {
+                label: if i == 0 {
+                    "the previous step (the root filesystem)".to_string()
+                } else {
+                    let targets: Vec<&str> = x
+                        .mounts
+                        .iter()
+                        .filter(|m| matches!(&m.kind, MountKind::Bind { input, .. } | MountKind::Cache { input: Some(input), .. } if *input == i))
+                        .map(|m| m.target.as_str())
+                        .collect();
+                    format!("the source of the mount at `{}`", targets.join("`, `"))
+                },
+                digest: *digest,
+            })
+            .collect();
         if let Some(dir) = self.lookup(vertex, &key)? {
+            if self.explain {
+                self.remember_inputs(vertex, &labelled);
+            }
             return Ok((layered(root_chain, dir, key), false));
         }
         (self.events)(Event::Started {
             id,
             name: vertex.meta.name.clone(),
         });
+        self.explain_miss(id, vertex, &labelled);
         self.ensure_extracted(root_chain)?;
         let step = StepDir::new(&self.tmp_dir())?;
         let upper = step.sub("upper")?;
@@ -324,6 +346,7 @@ impl Solver<'_> {
             remove_stub(&upper, stub);
         }
         let dir = self.publish(&upper, &key)?;
+        self.remember_inputs(vertex, &labelled);
         Ok((layered(root_chain, dir, key), true))
     }
 

@@ -7,7 +7,7 @@ use crate::fileop::{self, Input, Ownership};
 use crate::graph::{FileAction, FileOp, Vertex, VertexId};
 
 use super::exec::layered;
-use super::keys::step_key;
+use super::keys::{KeyInput, step_key};
 use super::mounts::{Overlay, StepDir};
 use super::scheduler::{Done, VertexOutput};
 use super::{Event, SolveError, Solver};
@@ -58,6 +58,10 @@ impl Solver<'_> {
 
         // Key: the op, the destination's key, and the content of every copied selection.
         let mut key_inputs = vec![inputs[0].key];
+        let mut labelled = vec![KeyInput {
+            label: "the previous step (the destination filesystem)".to_string(),
+            digest: inputs[0].key,
+        }];
         let mut actions = Vec::with_capacity(f.actions.len());
         for action in &f.actions {
             let mut action = action.clone();
@@ -74,18 +78,27 @@ impl Solver<'_> {
                 options.exclude.extend(exclude.iter().cloned());
                 let mut selection = Selection::from_copy(src, options);
                 selection.sources = src.clone();
-                key_inputs.push(self.hash_selection(root, &selection)?);
+                let digest = self.hash_selection(root, &selection)?;
+                key_inputs.push(digest);
+                labelled.push(KeyInput {
+                    label: format!("the copied files `{}`", src.join("`, `")),
+                    digest,
+                });
             }
             actions.push(action);
         }
         let key = step_key(&vertex.op, &key_inputs);
         if let Some(dir) = self.lookup(vertex, &key)? {
+            if self.explain {
+                self.remember_inputs(vertex, &labelled);
+            }
             return Ok((layered(dest_chain, dir, key), false));
         }
         (self.events)(Event::Started {
             id,
             name: vertex.meta.name.clone(),
         });
+        self.explain_miss(id, vertex, &labelled);
         self.ensure_extracted(dest_chain)?;
         let upper = step.sub("upper")?;
         let work = step.sub("work")?;
@@ -119,6 +132,7 @@ impl Solver<'_> {
         overlay.finish()?;
         drop(views);
         let dir = self.publish(&upper, &key)?;
+        self.remember_inputs(vertex, &labelled);
         Ok((layered(dest_chain, dir, key), true))
     }
 }

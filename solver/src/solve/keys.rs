@@ -109,3 +109,78 @@ pub(crate) fn step_key(op: &Op, inputs: &[[u8; 32]]) -> [u8; 32] {
     }
     e.finish().0
 }
+
+/// One labelled input of a step's cache key, for `--explain-cache`.
+pub(crate) struct KeyInput {
+    pub(crate) label: String,
+    pub(crate) digest: [u8; 32],
+}
+
+impl Solver<'_> {
+    fn stable_name(vertex: &crate::graph::Vertex) -> String {
+        let name = vertex.meta.name.as_str();
+        let text = name.split_once("] ").map_or(name, |(_, t)| t);
+        format!("{}\n{}", vertex.meta.stage.as_deref().unwrap_or(""), text)
+    }
+
+    /// After a cache miss: say which input differs from the last run of this step.
+    pub(crate) fn explain_miss(
+        &self,
+        id: crate::graph::VertexId,
+        vertex: &crate::graph::Vertex,
+        inputs: &[KeyInput],
+    ) {
+        if !self.explain {
+            return;
+        }
+        let op = super::hex(&step_key(&vertex.op, &[]));
+        let reason = match self.records.last_inputs(&Self::stable_name(vertex)) {
+            Ok(Some(bytes)) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(prev) if prev["op"].as_str() != Some(op.as_str()) => {
+                    "the step's definition changed (its command, environment, build args or options)".to_string()
+                }
+                Ok(prev) => {
+                    let old: Vec<(String, String)> = prev["inputs"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| Some((x[0].as_str()?.to_string(), x[1].as_str()?.to_string())))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let changed: Vec<&str> = inputs
+                        .iter()
+                        .filter(|i| {
+                            let now = super::hex(&i.digest);
+                            !old.iter().any(|(l, d)| *l == i.label && *d == now)
+                        })
+                        .map(|i| i.label.as_str())
+                        .collect();
+                    if changed.is_empty() {
+                        "the same inputs as last time, but its result is no longer cached (pruned, or --no-cache)".to_string()
+                    } else {
+                        format!("changed input: {}", changed.join("; "))
+                    }
+                }
+                Err(_) => "no usable record of an earlier run".to_string(),
+            },
+            Ok(None) => "no earlier run of this step (new or renamed instruction)".to_string(),
+            Err(e) => format!("cache index unreadable: {e}"),
+        };
+        (self.events)(super::Event::Explain { id, reason });
+    }
+
+    /// Remember the inputs a step ran with, for the next `--explain-cache`.
+    pub(crate) fn remember_inputs(&self, vertex: &crate::graph::Vertex, inputs: &[KeyInput]) {
+        let value = serde_json::json!({
+            "op": super::hex(&step_key(&vertex.op, &[])),
+            "inputs": inputs.iter().map(|i| serde_json::json!([i.label, super::hex(&i.digest)])).collect::<Vec<_>>(),
+        });
+        if let Err(e) = self
+            .records
+            .put_last_inputs(&Self::stable_name(vertex), value.to_string().as_bytes())
+        {
+            tracing::warn!("recording step inputs: {e}");
+        }
+    }
+}
