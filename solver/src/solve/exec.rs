@@ -6,7 +6,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::contenthash::Selection;
 use crate::fileop::RootDir;
-use crate::graph::{ExecOp, MountKind, NetworkMode, Vertex, VertexId};
+use crate::graph::{CacheSharing, ExecOp, MountKind, NetworkMode, Vertex, VertexId};
 use crate::sandbox::{
     self, CancelHandle, EtcFiles, Mount, Network, ProcessSpec, RootMount, Stream,
 };
@@ -161,6 +161,7 @@ impl Solver<'_> {
         env.extend(x.proxy_env.iter().cloned());
         let mut mounts = Vec::new();
         let mut views = Vec::new();
+        let mut cache_locks = Vec::new();
         for (n, m) in x.mounts.iter().enumerate().skip(1) {
             match &m.kind {
                 MountKind::Bind {
@@ -183,10 +184,10 @@ impl Solver<'_> {
                     id: cache_id,
                     readonly,
                     perms,
+                    sharing,
                     ..
                 } => {
-                    let digest = Sha256::digest(cache_id.as_bytes());
-                    let dir = self.root().join("cache-mounts").join(hex(&digest));
+                    let dir = self.cache_mount_dir(cache_id, *sharing, &mut cache_locks)?;
                     if !dir.exists() {
                         std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
                         let mode = perms.mode.unwrap_or(0o755);
@@ -329,6 +330,7 @@ impl Solver<'_> {
             }
         })?;
         drop(views);
+        drop(cache_locks);
         let code = outcome.status.code();
         if code == 0 {
             overlay.finish()?;
@@ -395,6 +397,63 @@ impl Solver<'_> {
     }
 }
 
+impl Solver<'_> {
+    /// The directory of a cache mount, honouring its sharing mode: `shared`
+    /// uses it as is; `locked` waits for an exclusive lock held until the step
+    /// ends; `private` takes the lock if free and otherwise a directory of its
+    /// own (`<id>-N`), so concurrent users never see each other's writes.
+    fn cache_mount_dir(
+        &self,
+        id: &str,
+        sharing: CacheSharing,
+        locks: &mut Vec<std::fs::File>,
+    ) -> Result<PathBuf, SolveError> {
+        let base = self.root().join("cache-mounts");
+        std::fs::create_dir_all(&base).map_err(|e| io(&base, e))?;
+        let name = hex(&Sha256::digest(id.as_bytes()));
+        let lock = |dir_name: &str, wait: bool| -> Result<Option<std::fs::File>, SolveError> {
+            let path = base.join(format!("{dir_name}.lock"));
+            let file = std::fs::File::create(&path).map_err(|e| io(&path, e))?;
+            let op = if wait {
+                rustix::fs::FlockOperation::LockExclusive
+            } else {
+                rustix::fs::FlockOperation::NonBlockingLockExclusive
+            };
+            match rustix::fs::flock(&file, op) {
+                Ok(()) => Ok(Some(file)),
+                Err(rustix::io::Errno::WOULDBLOCK) if !wait => Ok(None),
+                Err(e) => Err(SolveError::Internal(format!(
+                    "locking `{}`: {e}",
+                    path.display()
+                ))),
+            }
+        };
+        match sharing {
+            CacheSharing::Shared => Ok(base.join(name)),
+            CacheSharing::Locked => {
+                if let Some(f) = lock(&name, true)? {
+                    locks.push(f);
+                }
+                Ok(base.join(name))
+            }
+            CacheSharing::Private => {
+                for n in 0u32.. {
+                    let dir_name = if n == 0 {
+                        name.clone()
+                    } else {
+                        format!("{name}-{n}")
+                    };
+                    if let Some(f) = lock(&dir_name, false)? {
+                        locks.push(f);
+                        return Ok(base.join(dir_name));
+                    }
+                }
+                Err(SolveError::Internal("no private cache directory".into()))
+            }
+        }
+    }
+}
+
 /// A step's output: its input's layers plus its own snapshot on top.
 pub(crate) fn layered(chain: &[LayerRef], dir: PathBuf, key: [u8; 32]) -> Done {
     let mut layers = chain.to_vec();
@@ -436,5 +495,94 @@ fn remove_stub(upper: &std::path::Path, stub: &str) {
             break;
         }
         parent = p.parent().map(|p| p.to_path_buf());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::{OutputSink, RunOutcome, SandboxError};
+    use crate::solve::{BaseLayer, ImageProvider, SolveOptions};
+
+    struct NoImages;
+    impl ImageProvider for NoImages {
+        fn layers(&self, _: &str, _: &str) -> Result<Vec<BaseLayer>, String> {
+            Err("no images in this test".into())
+        }
+        fn open_blob(&self, _: &str) -> Result<Box<dyn std::io::Read + Send>, String> {
+            Err("no blobs in this test".into())
+        }
+    }
+    struct NoExec;
+    impl crate::sandbox::Executor for NoExec {
+        fn run(
+            &self,
+            _: &ProcessSpec,
+            _: &mut dyn OutputSink,
+            _: &CancelHandle,
+        ) -> Result<RunOutcome, SandboxError> {
+            unreachable!("no process runs in this test")
+        }
+    }
+
+    #[test]
+    fn cache_mount_sharing_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SolveOptions {
+            root: dir.path().to_path_buf(),
+            scratch: dir.path().join("tmp"),
+            context: dir.path().to_path_buf(),
+            max_parallelism: 1,
+            secrets: Default::default(),
+            ssh: Default::default(),
+        };
+        let events = |_e: Event| {};
+        let solver = Solver::new(options, &NoImages, &NoExec, &events);
+        let mut held = Vec::new();
+        let shared1 = solver
+            .cache_mount_dir("go", CacheSharing::Shared, &mut held)
+            .unwrap();
+        let shared2 = solver
+            .cache_mount_dir("go", CacheSharing::Shared, &mut held)
+            .unwrap();
+        assert_eq!(shared1, shared2);
+        assert!(held.is_empty());
+        let p1 = solver
+            .cache_mount_dir("go", CacheSharing::Private, &mut held)
+            .unwrap();
+        let p2 = solver
+            .cache_mount_dir("go", CacheSharing::Private, &mut held)
+            .unwrap();
+        assert_eq!(p1, shared1, "the first private user gets the cache itself");
+        assert_ne!(p1, p2, "a concurrent private user gets its own directory");
+        drop(held);
+        let mut held = Vec::new();
+        let p3 = solver
+            .cache_mount_dir("go", CacheSharing::Private, &mut held)
+            .unwrap();
+        assert_eq!(p3, shared1, "released locks make the cache available again");
+        // Locked waits: a second thread blocks until the first releases.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut mine = Vec::new();
+                solver
+                    .cache_mount_dir("other", CacheSharing::Locked, &mut mine)
+                    .unwrap();
+                tx.send("locked").unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                tx.send("released").unwrap();
+            });
+            assert_eq!(rx.recv().unwrap(), "locked");
+            let mut mine = Vec::new();
+            solver
+                .cache_mount_dir("other", CacheSharing::Locked, &mut mine)
+                .unwrap();
+            assert_eq!(
+                rx.try_recv().unwrap(),
+                "released",
+                "the second locker waited"
+            );
+        });
     }
 }
