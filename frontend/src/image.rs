@@ -216,7 +216,7 @@ impl Platform {
             "arm" => "arm",
             other => other,
         };
-        let variant = if architecture == "arm64" { "v8" } else { "" };
+        let variant = "";
         Self {
             os: "linux".into(),
             architecture: architecture.into(),
@@ -247,10 +247,11 @@ impl Platform {
         let os = os.to_ascii_lowercase();
         let (arch, mut variant) = match arch.to_ascii_lowercase().as_str() {
             "x86_64" | "x86-64" | "amd64" => ("amd64".to_string(), variant.to_string()),
+            // containerd normalises arm64/v8 to plain arm64, and so does BuildKit.
             "aarch64" | "arm64" => (
                 "arm64".to_string(),
-                if variant.is_empty() || variant == "8" {
-                    "v8".to_string()
+                if variant == "8" || variant == "v8" {
+                    String::new()
                 } else {
                     variant.to_string()
                 },
@@ -287,11 +288,27 @@ mod tests {
 
     #[test]
     fn platform_parsing_normalises_aliases() {
-        assert_eq!(Platform::parse("linux/amd64").unwrap().to_string(), "linux/amd64");
-        assert_eq!(Platform::parse("linux/x86_64").unwrap().to_string(), "linux/amd64");
-        assert_eq!(Platform::parse("linux/arm64").unwrap().to_string(), "linux/arm64/v8");
-        assert_eq!(Platform::parse("linux/arm").unwrap().to_string(), "linux/arm/v7");
-        assert_eq!(Platform::parse("arm64").unwrap().to_string(), "linux/arm64/v8");
+        assert_eq!(
+            Platform::parse("linux/amd64").unwrap().to_string(),
+            "linux/amd64"
+        );
+        assert_eq!(
+            Platform::parse("linux/x86_64").unwrap().to_string(),
+            "linux/amd64"
+        );
+        assert_eq!(
+            Platform::parse("linux/arm64").unwrap().to_string(),
+            "linux/arm64"
+        );
+        assert_eq!(
+            Platform::parse("linux/arm64/v8").unwrap().to_string(),
+            "linux/arm64"
+        );
+        assert_eq!(
+            Platform::parse("linux/arm").unwrap().to_string(),
+            "linux/arm/v7"
+        );
+        assert_eq!(Platform::parse("arm64").unwrap().to_string(), "linux/arm64");
         assert!(Platform::parse("linux//").is_err());
         assert!(Platform::parse("a/b/c/d").is_err());
     }
@@ -302,11 +319,20 @@ mod tests {
         let spec: ImageSpec = serde_json::from_str(json).unwrap();
         assert_eq!(spec.config.env_get("A"), Some("1"));
         assert_eq!(spec.config.working_dir, "/w");
-        assert_eq!(spec.config.on_build.as_deref(), Some(&["RUN echo hi".to_string()][..]));
-        assert_eq!(spec.config.healthcheck.as_ref().unwrap().interval, 30_000_000_000);
+        assert_eq!(
+            spec.config.on_build.as_deref(),
+            Some(&["RUN echo hi".to_string()][..])
+        );
+        assert_eq!(
+            spec.config.healthcheck.as_ref().unwrap().interval,
+            30_000_000_000
+        );
         assert!(spec.history[0].empty_layer);
         let back = serde_json::to_value(&spec).unwrap();
-        assert_eq!(back["config"]["ExposedPorts"]["80/tcp"], serde_json::json!({}));
+        assert_eq!(
+            back["config"]["ExposedPorts"]["80/tcp"],
+            serde_json::json!({})
+        );
         assert_eq!(back["rootfs"]["type"], "layers");
     }
 

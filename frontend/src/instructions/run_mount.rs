@@ -316,10 +316,15 @@ fn validate(
                 }
                 Some(t) => t,
             };
-            if clean_path(&format!("/{target}")) == "/" {
+            // A relative target is resolved against WORKDIR at lowering, where
+            // a target that ends up at `/` is rejected.
+            if target.starts_with('/') && clean_path(target) == "/" {
                 return Err(bad(format!("invalid mount target \"{target}\"")));
             }
-            if m.kind == MountType::Cache && m.id.as_deref().is_none_or(str::is_empty) {
+            if m.kind == MountType::Cache
+                && target.starts_with('/')
+                && m.id.as_deref().is_none_or(str::is_empty)
+            {
                 m.id = Some(clean_path(target));
             }
         }

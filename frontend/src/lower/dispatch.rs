@@ -371,6 +371,14 @@ fn dispatch(
         }
         Instruction::StopSignal(s) => {
             let sig = word(&s.signal)?;
+            if !valid_signal(&sig) {
+                return Err(DockerfileError::new(
+                    ErrorKind::InvalidArgument,
+                    format!("failed to process `{sig}`: invalid signal"),
+                )
+                .at(range)
+                .with_hint("use a signal name like SIGTERM or SIGINT, or a number"));
+            }
             config.stop_signal = sig.clone();
             d.history(format!("STOPSIGNAL {sig}"), true);
         }
@@ -575,6 +583,16 @@ fn lower_run(
             .as_deref()
             .map(|t| join_path(&workdir, t).trim_end_matches('/').to_string())
             .map(|t| if t.is_empty() { "/".into() } else { t });
+        if target.as_deref() == Some("/") && !matches!(m.kind, MountType::Secret | MountType::Ssh) {
+            return Err(DockerfileError::new(
+                ErrorKind::InvalidFlag,
+                format!(
+                    "invalid mount target `{}`: it resolves to `/`",
+                    m.target.as_deref().unwrap_or_default()
+                ),
+            )
+            .at(range));
+        }
         let perms = MountPerms {
             mode: m.mode,
             uid: m.uid,
@@ -997,11 +1015,12 @@ fn lower_file_copy(
         } else {
             dest.clone()
         };
-        let mode = plan
-            .chmod
-            .as_deref()
-            .and_then(|c| u32::from_str_radix(c, 8).ok())
-            .unwrap_or(0o644);
+        let mode = match plan.chmod.as_deref() {
+            Some(c) => instructions::Chmod::parse(c)
+                .map_err(|e| e.at(range))?
+                .apply(0o644, false),
+            None => 0o644,
+        };
         actions.push(FileAction::Mkfile {
             path,
             mode,
@@ -1013,6 +1032,31 @@ fn lower_file_copy(
     let root = l.graph.add(Op::File(FileOp { actions }), inputs, meta);
     d.add_layer_step(root, history::created_by_copy(plan.original));
     Ok(())
+}
+
+/// Signal names Linux knows (with or without `SIG`), `SIGRTMIN+n`, or a number, as
+/// BuildKit's signal parsing accepts them.
+fn valid_signal(sig: &str) -> bool {
+    if let Ok(n) = sig.parse::<u32>() {
+        return (1..=64).contains(&n);
+    }
+    let name = sig.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    const NAMES: &[&str] = &[
+        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
+        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
+        "TRAP", "TSTP", "TTIN", "TTOU", "UNUSED", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU",
+        "XFSZ", "RTMIN", "RTMAX",
+    ];
+    if NAMES.contains(&name) {
+        return true;
+    }
+    for base in ["RTMIN+", "RTMAX-"] {
+        if let Some(n) = name.strip_prefix(base) {
+            return n.parse::<u32>().is_ok_and(|n| n <= 30);
+        }
+    }
+    false
 }
 
 fn is_url(s: &str) -> bool {

@@ -159,6 +159,20 @@ impl<'a> Lowering<'a> {
             images: BTreeMap::new(),
         };
         me.meta_args = me.eval_meta_args()?;
+        for (i, stage) in parsed.stages.iter().enumerate() {
+            let Some(name) = &stage.name else { continue };
+            if parsed.stages[..i]
+                .iter()
+                .any(|s| s.name.as_ref() == Some(name))
+            {
+                return Err(DockerfileError::new(
+                    ErrorKind::InvalidArgument,
+                    format!("duplicate stage name `{name}`"),
+                )
+                .at(stage.from.origin.range)
+                .with_hint("each `FROM ... AS name` needs a name of its own"));
+            }
+        }
         Ok(me)
     }
 

@@ -1,0 +1,3 @@
+FROM alpine AS base
+FROM scratch
+COPY --from=5 /bin/sh /sh

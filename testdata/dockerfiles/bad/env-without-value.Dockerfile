@@ -1,0 +1,4 @@
+FROM python:3.12
+ENV PYTHONUNBUFFERED=1
+ENV DEBUG
+RUN pip install flask

@@ -1,0 +1,3 @@
+FROM nginx
+EXPOSE 80
+EXPOSE 8080/tcp 70000

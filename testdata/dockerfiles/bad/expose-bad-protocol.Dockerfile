@@ -1,0 +1,2 @@
+FROM nginx
+EXPOSE 53/sctpx

@@ -1,0 +1,1 @@
+FROM --platform=linux/amd64/v3/extra alpine

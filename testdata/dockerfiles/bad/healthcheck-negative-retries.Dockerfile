@@ -1,0 +1,2 @@
+FROM nginx
+HEALTHCHECK --retries=-1 CMD curl -f http://localhost/

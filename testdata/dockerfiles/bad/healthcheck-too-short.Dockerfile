@@ -1,0 +1,2 @@
+FROM nginx
+HEALTHCHECK --timeout=500us CMD curl -f http://localhost/

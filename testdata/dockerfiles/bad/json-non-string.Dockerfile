@@ -1,0 +1,3 @@
+FROM busybox
+RUN echo start
+CMD ["sleep", 3600]

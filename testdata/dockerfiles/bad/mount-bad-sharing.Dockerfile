@@ -1,0 +1,2 @@
+FROM debian:bookworm
+RUN --mount=type=cache,target=/var/cache/apt,sharing=exclusive apt-get update

@@ -1,0 +1,3 @@
+FROM alpine
+ONBUILD RUN echo child
+ONBUILD FROM busybox

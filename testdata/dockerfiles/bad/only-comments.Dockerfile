@@ -1,0 +1,4 @@
+# syntax=docker/dockerfile:1
+
+# This file was emptied by mistake.
+# FROM alpine

@@ -1,0 +1,4 @@
+FROM golang:1.22
+WORKDIR /src
+RUNN go build ./...
+CMD ["/src/app"]
