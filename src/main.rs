@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod diagnostic;
 mod export;
+mod fetch;
 mod images;
 mod progress;
 mod push;

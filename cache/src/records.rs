@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 const STEPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("steps.v1");
 const MEMO: TableDefinition<&[u8], &[u8]> = TableDefinition::new("context-memo.v1");
 const BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("layer-blobs.v1");
+const LAST: TableDefinition<&[u8], &[u8]> = TableDefinition::new("last-inputs.v1");
+const HTTP: TableDefinition<&[u8], &[u8]> = TableDefinition::new("http.v1");
 
 /// Errors of the cache index.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,20 @@ pub struct BlobRecord {
     pub size: u64,
     /// Its OCI media type.
     pub media_type: String,
+}
+
+/// What the last download of an `ADD <url>` source gave, for a conditional
+/// request (`If-None-Match` / `If-Modified-Since`) the next time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpRecord {
+    /// The response's `ETag`, verbatim.
+    pub etag: Option<String>,
+    /// The response's `Last-Modified`, verbatim.
+    pub last_modified: Option<String>,
+    /// Content digest of the downloaded file (`sha256:...`).
+    pub digest: String,
+    /// The directory name under `snapshots/` holding the file.
+    pub snapshot: String,
 }
 
 /// The cache index of one strata root.
@@ -227,6 +243,30 @@ impl Records {
         let bytes = serde_json::to_vec(record).map_err(|e| self.db_err(e))?;
         self.put_raw(BLOBS, key.as_bytes(), &bytes)
     }
+
+    /// The last download of a remote file; `source` names it (its URL and
+    /// the file name it is stored under).
+    pub fn http(&self, source: &str) -> Result<Option<HttpRecord>, RecordsError> {
+        self.get_raw(HTTP, source.as_bytes())?
+            .map(|b| self.decode(&b))
+            .transpose()
+    }
+
+    /// Remember a download of a remote file; the snapshot must already be published.
+    pub fn put_http(&self, source: &str, record: &HttpRecord) -> Result<(), RecordsError> {
+        let bytes = serde_json::to_vec(record).map_err(|e| self.db_err(e))?;
+        self.put_raw(HTTP, source.as_bytes(), &bytes)
+    }
+
+    /// What a step (by its stable name) was last run with, for `--explain-cache`.
+    pub fn last_inputs(&self, name: &str) -> Result<Option<Vec<u8>>, RecordsError> {
+        self.get_raw(LAST, name.as_bytes())
+    }
+
+    /// Remember what a step was run with (an opaque encoding of its inputs).
+    pub fn put_last_inputs(&self, name: &str, inputs: &[u8]) -> Result<(), RecordsError> {
+        self.put_raw(LAST, name.as_bytes(), inputs)
+    }
 }
 
 #[cfg(test)]
@@ -264,6 +304,16 @@ mod tests {
         r.put_blob("sha256:11", "gzip", &b).unwrap();
         assert_eq!(r.blob("sha256:11", "gzip").unwrap(), Some(b));
         assert_eq!(r.blob("sha256:11", "zstd").unwrap(), None);
+
+        let h = HttpRecord {
+            etag: Some("\"x\"".into()),
+            last_modified: None,
+            digest: "sha256:22".into(),
+            snapshot: "http-22".into(),
+        };
+        assert_eq!(r.http("http://a/b\0b").unwrap(), None);
+        r.put_http("http://a/b\0b", &h).unwrap();
+        assert_eq!(r.http("http://a/b\0b").unwrap(), Some(h));
     }
 
     #[test]

@@ -13,8 +13,8 @@ use solver::solve::{SecretSource, SolveError, SolveOptions, Solver};
 use solver::solve::ImageProvider as _;
 
 use crate::cli::{BuildArgs, CompressionArg, GlobalArgs, PrintMode};
-use crate::export::{self, ExportOptions};
 use crate::diagnostic;
+use crate::export::{self, ExportOptions};
 use crate::progress::Progress;
 
 /// Read a Dockerfile from a path, or from stdin for `-`; returns the name to
@@ -233,8 +233,10 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
         secrets: parse_secrets(&args.secrets)?,
         ssh: parse_ssh(&args.ssh)?,
     };
-    let solver =
-        Solver::new(solve_options, &images, &executor, &events).explain_cache(args.explain_cache);
+    let fetcher = crate::fetch::HttpFetcher::new();
+    let solver = Solver::new(solve_options, &images, &executor, &events)
+        .with_fetcher(&fetcher)
+        .explain_cache(args.explain_cache);
     let solved = solver
         .solve(&lowered.graph, lowered.target)
         .map_err(|e| solve_error(&name, &text, &lowered, &e))?;
@@ -281,7 +283,14 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
         steps.push(export::StepLayer::new(key, &layer.dir));
     }
     let records = cache::records::Records::new(root.path().join("index"));
-    let image = export::assemble(root.store(), &records, lowered.image.clone(), &base, &steps, &options)?;
+    let image = export::assemble(
+        root.store(),
+        &records,
+        lowered.image.clone(),
+        &base,
+        &steps,
+        &options,
+    )?;
     export::tag(&image, &plan.names)?;
     for o in &plan.outputs {
         export::write_output(&image, o, &plan.names, root.scratch_dir())?;
