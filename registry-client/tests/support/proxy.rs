@@ -40,6 +40,9 @@ pub enum Fault {
     StripAuth,
     /// Wait this many milliseconds, then forward normally (to make requests overlap).
     Delay(u64),
+    /// Answer with this status and a registry error JSON of this code (e.g. 400
+    /// `MANIFEST_INVALID`) without forwarding.
+    ErrorCode(u16, String),
 }
 
 /// When a fault fires.
@@ -49,6 +52,8 @@ pub struct FaultRule {
     pub method: Option<String>,
     /// Only requests whose path contains this.
     pub path_contains: Option<String>,
+    /// Only requests with this header (lowercase name) containing this value.
+    pub header_contains: Option<(String, String)>,
     /// Fire on every n-th matching request (n >= 1).
     pub every: u64,
     /// Stop firing after this many faults (`None`: forever).
@@ -63,10 +68,18 @@ impl FaultRule {
         Self {
             method: (!method.is_empty()).then(|| method.to_owned()),
             path_contains: (!path_contains.is_empty()).then(|| path_contains.to_owned()),
+            header_contains: None,
             every: every.max(1),
             limit: None,
             fault,
         }
+    }
+
+    /// Only matches requests whose header `name` contains `value` (e.g. a manifest `PUT`
+    /// whose `Content-Type` is OCI).
+    pub fn when_header(mut self, name: &str, value: &str) -> Self {
+        self.header_contains = Some((name.to_ascii_lowercase(), value.to_owned()));
+        self
     }
 
     /// Limits how many times the rule fires.
@@ -183,7 +196,12 @@ impl FaultProxy {
     }
 }
 
-fn pick_fault(state: &State, method: &str, path: &str) -> Option<Fault> {
+fn pick_fault(
+    state: &State,
+    method: &str,
+    path: &str,
+    headers: &hyper::HeaderMap,
+) -> Option<Fault> {
     let rules = state.rules.lock().unwrap().clone();
     for r in rules {
         let m = r
@@ -196,7 +214,13 @@ fn pick_fault(state: &State, method: &str, path: &str) -> Option<Fault> {
             .path_contains
             .as_deref()
             .is_none_or(|x| path.contains(x));
-        if !(m && p) {
+        let h = r.rule.header_contains.as_ref().is_none_or(|(name, value)| {
+            headers
+                .get_all(name.as_str())
+                .iter()
+                .any(|v| v.to_str().is_ok_and(|v| v.contains(value.as_str())))
+        });
+        if !(m && p && h) {
             continue;
         }
         let n = r.seen.fetch_add(1, Ordering::SeqCst) + 1;
@@ -228,7 +252,7 @@ async fn handle(
         .path_and_query()
         .map(|p| p.to_string())
         .unwrap_or_default();
-    let fault = pick_fault(state, &method, &path);
+    let fault = pick_fault(state, &method, &path, req.headers());
     let range = req
         .headers()
         .get("range")
@@ -247,6 +271,10 @@ async fn handle(
         Some(Fault::Status(code)) => {
             log(*code);
             return Ok(error_response(*code, None));
+        }
+        Some(Fault::ErrorCode(code, error_code)) => {
+            log(*code);
+            return Ok(coded_error_response(*code, error_code));
         }
         Some(Fault::RetryAfter(code, secs)) => {
             log(*code);
@@ -350,6 +378,17 @@ async fn forward(
         .send_request(req)
         .await
         .map_err(std::io::Error::other)
+}
+
+fn coded_error_response(code: u16, error_code: &str) -> Response<Body> {
+    let body = serde_json::json!({
+        "errors": [{"code": error_code, "message": format!("fault injected: {error_code}")}]
+    });
+    let mut resp = Response::new(full(body.to_string()));
+    *resp.status_mut() = hyper::StatusCode::from_u16(code).unwrap();
+    resp.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    resp
 }
 
 fn error_response(code: u16, retry_after: Option<u64>) -> Response<Body> {
