@@ -35,6 +35,7 @@ pub struct GlobalArgs {
 
 /// The commands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Build an image from a Dockerfile.
     Build(BuildArgs),

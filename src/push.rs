@@ -31,6 +31,8 @@
 //! [`push_image`] is synchronous: it runs its own tokio runtime (from a helper thread when
 //! called on a tokio thread).
 
+#![allow(clippy::result_large_err)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::PathBuf;
