@@ -704,7 +704,6 @@ fn copy_dotdot_never_reads_host_files() {
 }
 
 #[test]
-#[ignore = "strata bug: every RUN --mount=type=bind fails: `stat bind source `data`: No such file or directory` (solver/src/solve/exec.rs mount_source returns the root-relative path from RootDir::resolve, not root.join(it))"]
 fn run_bind_mount_from_context_is_read_only() {
     let t = ctx_or_skip!("run_bind_mount_from_context_is_read_only");
     let dockerfile = "FROM busybox\n\
@@ -738,7 +737,6 @@ fn run_bind_mount_from_context_is_read_only() {
 }
 
 #[test]
-#[ignore = "strata bug: every RUN --mount=type=bind fails: `stat bind source `data`: No such file or directory` (solver/src/solve/exec.rs mount_source returns the root-relative path from RootDir::resolve, not root.join(it))"]
 fn run_bind_mount_from_another_stage() {
     let t = ctx_or_skip!("run_bind_mount_from_another_stage");
     let dockerfile = "FROM busybox AS tools\n\

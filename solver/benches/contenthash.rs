@@ -60,7 +60,11 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(8));
     g.throughput(Throughput::Bytes(bytes));
     g.bench_function("cold", |b| {
-        b.iter(|| ContentHasher::new(&NoMemo).hash(black_box(root), &all).unwrap())
+        b.iter(|| {
+            ContentHasher::new(&NoMemo)
+                .hash(black_box(root), &all)
+                .unwrap()
+        })
     });
 
     let memo = MemoryMemo::new();
@@ -69,7 +73,9 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements((DIRS * FILES_PER_DIR) as u64));
     g.bench_function("memo-warm", |b| {
         b.iter(|| {
-            let r = ContentHasher::new(&memo).hash(black_box(root), &all).unwrap();
+            let r = ContentHasher::new(&memo)
+                .hash(black_box(root), &all)
+                .unwrap();
             debug_assert_eq!(r.stats.files_read, 0);
             r
         })
@@ -78,7 +84,11 @@ fn bench(c: &mut Criterion) {
 
     let one = sel("pkg100/f050.rs");
     c.bench_function("contenthash-20k/one-file", |b| {
-        b.iter(|| ContentHasher::new(&NoMemo).hash(black_box(root), &one).unwrap())
+        b.iter(|| {
+            ContentHasher::new(&NoMemo)
+                .hash(black_box(root), &one)
+                .unwrap()
+        })
     });
 }
 

@@ -390,10 +390,12 @@ impl Solver<'_> {
             vertex: id,
             message: e.to_string(),
         })?;
-        dir.resolve(selector, true).map_err(|e| SolveError::Step {
+        // `resolve` answers relative to the root; the sandbox needs a host path.
+        let rel = dir.resolve(selector, true).map_err(|e| SolveError::Step {
             vertex: id,
             message: e.to_string(),
-        })
+        })?;
+        Ok(root.join(rel))
     }
 }
 
