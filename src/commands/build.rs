@@ -200,8 +200,13 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
             .map(|o| export::Output::parse(o))
             .collect::<Result<Vec<_>, _>>()?,
     };
-    if args.push && plan.names.is_empty() {
-        bail!("--push needs at least one -t NAME");
+    if args.push {
+        if plan.names.is_empty() {
+            bail!("--push needs at least one -t NAME");
+        }
+        for t in &args.tags {
+            crate::push::check_destination(t)?;
+        }
     }
     if args.print.is_none() && rustix::process::geteuid().is_root() {
         // Before any thread exists: step overlays then vanish with this process.
@@ -312,15 +317,26 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Pushing is wired once the push module lands.
+/// Push the built image to every `-t` name, mounting base layers from the
+/// base image's repository when it lives on the same registry.
 fn push_names(
-    _global: &GlobalArgs,
-    _root: &cache::Root,
-    _image: &export::Image,
-    _names: &[String],
-    _base: Option<&frontend::lower::ResolvedImage>,
+    global: &GlobalArgs,
+    root: &cache::Root,
+    image: &export::Image,
+    names: &[String],
+    base: Option<&frontend::lower::ResolvedImage>,
 ) -> anyhow::Result<()> {
-    bail!("--push is not available yet")
+    let mut opts = crate::push::PushOptions::from_global(global);
+    opts.mount_from = base
+        .map(|b| registry_client::Reference::parse(&b.reference))
+        .transpose()
+        .ok()
+        .flatten();
+    let report = crate::push::push_image(root, &image.manifest.digest, names, &opts)?;
+    for p in &report.pushed {
+        eprintln!("pushed {}", p.pinned());
+    }
+    Ok(())
 }
 
 /// Flags checked before any work, so a typo fails in a second, not after the build.
