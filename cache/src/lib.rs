@@ -54,8 +54,8 @@ mod digest;
 mod error;
 mod index;
 pub mod layer;
-pub mod records;
 mod lock;
+pub mod records;
 mod root;
 mod scratch;
 

@@ -41,7 +41,8 @@ impl ImageResolver for Busybox {
 }
 
 fn dockerfile() -> String {
-    let mut d = String::from("# syntax=docker/dockerfile:1\nARG BASE=busybox:latest\nARG VERSION=1.2.3\n");
+    let mut d =
+        String::from("# syntax=docker/dockerfile:1\nARG BASE=busybox:latest\nARG VERSION=1.2.3\n");
     for i in 0..STAGES {
         let _ = write!(
             d,
@@ -70,15 +71,26 @@ EOF
 "#
         );
         if i > 0 {
-            let _ = writeln!(d, "COPY --from=s{} /opt/c{}/out/ ./deps/c{}/", i - 1, i - 1, i - 1);
+            let _ = writeln!(
+                d,
+                "COPY --from=s{} /opt/c{}/out/ ./deps/c{}/",
+                i - 1,
+                i - 1,
+                i - 1
+            );
         }
-        let _ = writeln!(d, "HEALTHCHECK --interval=30s CMD test -f /opt/c{i}/out/sum");
+        let _ = writeln!(
+            d,
+            "HEALTHCHECK --interval=30s CMD test -f /opt/c{i}/out/sum"
+        );
     }
     d.push_str("\nFROM ${BASE}\nWORKDIR /app\n");
     for i in 0..STAGES {
         let _ = writeln!(d, "COPY --from=s{i} /opt/c{i}/out/ /app/c{i}/");
     }
-    d.push_str("USER 1000:1000\nEXPOSE 8080/tcp\nENTRYPOINT [\"/bin/sh\"]\nCMD [\"-c\", \"ls /app\"]\n");
+    d.push_str(
+        "USER 1000:1000\nEXPOSE 8080/tcp\nENTRYPOINT [\"/bin/sh\"]\nCMD [\"-c\", \"ls /app\"]\n",
+    );
     d
 }
 
@@ -92,7 +104,9 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("dockerfile");
     g.throughput(Throughput::Bytes(text.len() as u64));
-    g.bench_function("parse", |b| b.iter(|| parse(black_box(&text)).expect("parses")));
+    g.bench_function("parse", |b| {
+        b.iter(|| parse(black_box(&text)).expect("parses"))
+    });
     let ast = parse(&text).expect("parses");
     g.bench_function("lower", |b| {
         b.iter(|| lower(black_box(&ast), &options, &resolver).expect("lowers"))

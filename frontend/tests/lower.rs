@@ -72,7 +72,11 @@ fn single_stage_lowers_to_a_chain_with_config() {
     assert_eq!(l.image.config.working_dir, "/app");
     assert_eq!(l.image.config.user, "1000");
     assert_eq!(l.image.config.cmd, Some(vec!["./run".to_string()]));
-    assert_eq!(l.layer_steps.len(), 3, "WORKDIR, COPY, RUN each add a layer");
+    assert_eq!(
+        l.layer_steps.len(),
+        3,
+        "WORKDIR, COPY, RUN each add a layer"
+    );
     let x = &execs(&l)[0];
     assert_eq!(x.args, vec!["/bin/sh", "-c", "echo $A > out"]);
     assert_eq!(x.cwd, "/app");
@@ -89,9 +93,17 @@ fn single_stage_lowers_to_a_chain_with_config() {
         })
         .unwrap();
     assert_eq!(copy, (vec!["/a.txt".to_string()], "/app/".to_string()));
-    let history: Vec<_> = l.image.history.iter().map(|h| (h.created_by.as_str(), h.empty_layer)).collect();
+    let history: Vec<_> = l
+        .image
+        .history
+        .iter()
+        .map(|h| (h.created_by.as_str(), h.empty_layer))
+        .collect();
     assert_eq!(history[0], ("ENV A=1", true));
-    assert_eq!(history[3], ("RUN /bin/sh -c echo $A > out # buildkit", false));
+    assert_eq!(
+        history[3],
+        ("RUN /bin/sh -c echo $A > out # buildkit", false)
+    );
     // The target is the RUN's successor chain end; the graph holds only what it needs.
     assert!(l.graph.get(l.target).is_some());
 }
@@ -135,7 +147,8 @@ fn identical_steps_of_two_stages_are_one_vertex() {
 #[test]
 fn meta_args_reach_from_only_unless_redeclared() {
     let images = busybox().with("busybox:1.36", r#"{"os":"linux","architecture":"amd64"}"#);
-    let df = "ARG TAG=1.36\nARG OTHER=x\nFROM busybox:${TAG}\nARG OTHER\nRUN echo [$TAG] [$OTHER]\n";
+    let df =
+        "ARG TAG=1.36\nARG OTHER=x\nFROM busybox:${TAG}\nARG OTHER\nRUN echo [$TAG] [$OTHER]\n";
     let l = lower(df, &images, &LowerOptions::default()).unwrap();
     assert_eq!(images.asked.borrow().as_slice(), ["busybox:1.36"]);
     let x = &execs(&l)[0];
@@ -164,7 +177,12 @@ fn build_args_override_defaults_and_unused_ones_warn() {
     assert_eq!(l.warnings.len(), 1);
     assert!(l.warnings[0].contains("UNUSED"));
     assert!(!l.warnings[0].contains("HTTP_PROXY"));
-    let run = l.image.history.iter().find(|h| h.created_by.starts_with("RUN")).unwrap();
+    let run = l
+        .image
+        .history
+        .iter()
+        .find(|h| h.created_by.starts_with("RUN"))
+        .unwrap();
     assert_eq!(run.created_by, "RUN |1 V=cli /bin/sh -c echo $V # buildkit");
 }
 
@@ -175,12 +193,19 @@ fn arg_values_change_the_run_digest() {
     let mut opts = LowerOptions::default();
     opts.build_args.insert("V".into(), "2".into());
     let b = lower(df, &busybox(), &opts).unwrap();
-    assert_ne!(a.graph.get(a.target).unwrap().digest, b.graph.get(b.target).unwrap().digest);
+    assert_ne!(
+        a.graph.get(a.target).unwrap().digest,
+        b.graph.get(b.target).unwrap().digest
+    );
     // Proxy args do not.
     let mut opts = LowerOptions::default();
-    opts.build_args.insert("HTTPS_PROXY".into(), "http://p".into());
+    opts.build_args
+        .insert("HTTPS_PROXY".into(), "http://p".into());
     let c = lower(df, &busybox(), &opts).unwrap();
-    assert_eq!(a.graph.get(a.target).unwrap().digest, c.graph.get(c.target).unwrap().digest);
+    assert_eq!(
+        a.graph.get(a.target).unwrap().digest,
+        c.graph.get(c.target).unwrap().digest
+    );
 }
 
 #[test]
@@ -209,7 +234,11 @@ fn predefined_platform_args_need_a_declaration_in_a_stage() {
     };
     let l = lower(df, &busybox(), &opts).unwrap();
     let x = &execs(&l)[0];
-    assert!(x.env.contains(&"TARGETARCH=arm64".to_string()), "{:?}", x.env);
+    assert!(
+        x.env.contains(&"TARGETARCH=arm64".to_string()),
+        "{:?}",
+        x.env
+    );
     assert!(!x.env.iter().any(|e| e.starts_with("BUILDOS=")));
 }
 
@@ -241,7 +270,10 @@ fn entrypoint_resets_an_inherited_cmd_but_not_one_set_in_the_stage() {
 fn shell_instruction_changes_later_shell_forms() {
     let df = "FROM busybox\nSHELL [\"/bin/ash\", \"-eo\", \"pipefail\", \"-c\"]\nRUN echo hi\n";
     let l = lower(df, &busybox(), &LowerOptions::default()).unwrap();
-    assert_eq!(execs(&l)[0].args, vec!["/bin/ash", "-eo", "pipefail", "-c", "echo hi"]);
+    assert_eq!(
+        execs(&l)[0].args,
+        vec!["/bin/ash", "-eo", "pipefail", "-c", "echo hi"]
+    );
 }
 
 #[test]
@@ -252,7 +284,10 @@ fn onbuild_triggers_of_the_base_run_after_from_and_are_consumed() {
     );
     let df = "FROM parent\nRUN echo child\n";
     let l = lower(df, &images, &LowerOptions::default()).unwrap();
-    let scripts: Vec<String> = execs(&l).iter().map(|x| run_script(x).to_string()).collect();
+    let scripts: Vec<String> = execs(&l)
+        .iter()
+        .map(|x| run_script(x).to_string())
+        .collect();
     assert_eq!(scripts, vec!["echo from-parent", "echo child"]);
     assert!(l.image.config.env.contains(&"P=1".to_string()));
     assert_eq!(l.image.config.on_build, None);
@@ -263,7 +298,10 @@ fn onbuild_in_the_dockerfile_is_recorded_not_run() {
     let df = "FROM busybox\nONBUILD RUN echo later\n";
     let l = lower(df, &busybox(), &LowerOptions::default()).unwrap();
     assert!(execs(&l).is_empty());
-    assert_eq!(l.image.config.on_build, Some(vec!["RUN echo later".to_string()]));
+    assert_eq!(
+        l.image.config.on_build,
+        Some(vec!["RUN echo later".to_string()])
+    );
 }
 
 #[test]
@@ -298,18 +336,24 @@ fn copy_from_an_index_and_an_image() {
 fn run_mounts_become_exec_mounts() {
     let df = "FROM busybox AS deps\nRUN echo d\nFROM busybox\nARG CACHE=/root/.cache\nRUN --mount=type=cache,target=$CACHE --mount=type=bind,from=deps,source=/etc,target=/deps --mount=type=secret,id=tok --mount=type=tmpfs,target=/t go build\n";
     let l = lower(df, &busybox(), &LowerOptions::default()).unwrap();
-    let x = execs(&l).into_iter().find(|x| run_script(x) == "go build").unwrap();
+    let x = execs(&l)
+        .into_iter()
+        .find(|x| run_script(x) == "go build")
+        .unwrap();
     assert_eq!(x.mounts.len(), 5);
     assert!(matches!(&x.mounts[1].kind, MountKind::Cache { id, .. } if id == "/root/.cache"));
     assert_eq!(x.mounts[1].target, "/root/.cache");
-    assert!(matches!(&x.mounts[2].kind, MountKind::Bind { input: 1, selector, readonly: true } if selector == "/etc"));
+    assert!(
+        matches!(&x.mounts[2].kind, MountKind::Bind { input: 1, selector, readonly: true } if selector == "/etc")
+    );
     assert!(matches!(&x.mounts[3].kind, MountKind::Secret { id, .. } if id == "tok"));
     assert!(matches!(&x.mounts[4].kind, MountKind::Tmpfs { .. }));
 }
 
 #[test]
 fn bind_mount_from_the_context_reads_only_its_source() {
-    let df = "FROM busybox\nRUN --mount=type=bind,source=go.mod,target=/src/go.mod cat /src/go.mod\n";
+    let df =
+        "FROM busybox\nRUN --mount=type=bind,source=go.mod,target=/src/go.mod cat /src/go.mod\n";
     let l = lower(df, &busybox(), &LowerOptions::default()).unwrap();
     let include = l
         .graph
@@ -360,14 +404,24 @@ fn no_cache_filter_marks_a_stage() {
     let l = lower(df, &busybox(), &opts).unwrap();
     for (_, v) in l.graph.vertices() {
         if let Op::Exec(x) = &v.op {
-            assert_eq!(v.meta.ignore_cache, run_script(x) == "echo b", "{}", v.meta.name);
+            assert_eq!(
+                v.meta.ignore_cache,
+                run_script(x) == "echo b",
+                "{}",
+                v.meta.name
+            );
         }
     }
 }
 
 #[test]
 fn scratch_stage_gets_the_default_path() {
-    let l = lower("FROM scratch\nCOPY x /x\n", &busybox(), &LowerOptions::default()).unwrap();
+    let l = lower(
+        "FROM scratch\nCOPY x /x\n",
+        &busybox(),
+        &LowerOptions::default(),
+    )
+    .unwrap();
     assert_eq!(
         l.image.config.env,
         vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
@@ -376,7 +430,12 @@ fn scratch_stage_gets_the_default_path() {
 
 #[test]
 fn a_base_image_that_cannot_be_resolved_is_reported_at_its_from_line() {
-    let err = lower("FROM busybox\nRUN x\nFROM nosuch\n", &busybox(), &LowerOptions::default()).unwrap_err();
+    let err = lower(
+        "FROM busybox\nRUN x\nFROM nosuch\n",
+        &busybox(),
+        &LowerOptions::default(),
+    )
+    .unwrap_err();
     assert_eq!(err.range.unwrap().start, 3);
     assert!(err.message.contains("nosuch"));
 }
