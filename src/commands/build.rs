@@ -284,7 +284,10 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
         let layer = solved
             .step_layer(*v)
             .with_context(|| format!("step {} produced no layer", v.0))?;
-        let key = layer.step_key.map(|k| hex(&k)).unwrap_or_default();
+        let key = layer
+            .step_key
+            .map(|k| solver::solve::hex(&k))
+            .unwrap_or_default();
         steps.push(export::StepLayer::new(key, &layer.dir));
     }
     let records = cache::records::Records::new(root.path().join("index"));
@@ -343,10 +346,6 @@ fn push_names(
 struct ExportPlan {
     names: Vec<String>,
     outputs: Vec<export::Output>,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A solve error, with the Dockerfile snippet of the step that failed.

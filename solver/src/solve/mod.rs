@@ -271,7 +271,8 @@ impl<'a> Solver<'a> {
     }
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of a digest's bytes: how snapshots and cache records name steps.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
