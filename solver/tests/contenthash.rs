@@ -235,6 +235,7 @@ fn a_copied_tree_hashes_like_its_source() {
     let input = solver::fileop::Input {
         root: t.path(),
         ownership: solver::fileop::Ownership::Preserve,
+        hidden: &[],
     };
     solver::fileop::apply(out.path(), &[input], &action).unwrap();
     fs::set_permissions(
@@ -246,4 +247,52 @@ fn a_copied_tree_hashes_like_its_source() {
         hash(t.path(), &sel(&["app"])).digest,
         hash(out.path(), &sel(&["app"])).digest
     );
+}
+
+#[test]
+fn hidden_paths_are_never_read_matched_or_found() {
+    let t = ctx();
+    write(&t.path().join("secret.env"), "TOKEN=1");
+    write(&t.path().join("logs/a.log"), "a");
+    write(&t.path().join("logs/keep.log"), "kept");
+    symlink("secret.env", t.path().join("to-secret")).unwrap();
+    let hidden = vec!["secret.env".into(), "logs".into(), "!logs/keep.log".into()];
+    let with = |sources: &[&str]| Selection {
+        hidden: hidden.clone(),
+        ..sel(sources)
+    };
+    // Named, or through a symlink, an ignored file does not exist.
+    for named in ["secret.env", "/secret.env", "to-secret", "logs/a.log"] {
+        let err = ContentHasher::new(&NoMemo)
+            .hash(t.path(), &with(&[named]))
+            .unwrap_err();
+        assert!(err.to_string().contains("not found"), "{named}: {err}");
+    }
+    // A walk skips it without reading it; a re-included file is read.
+    let all = hash(t.path(), &with(&["."]));
+    assert!(
+        all.paths
+            .keys()
+            .all(|p| !p.contains("secret.env") && !p.ends_with("a.log"))
+    );
+    assert!(all.paths.keys().any(|p| p.ends_with("logs/keep.log")));
+    // app/main.rs, app/lib.rs, README.md, logs/keep.log
+    assert_eq!(all.stats.files_read, 4, "{:?}", all.paths.keys());
+    // A wildcard does not match it; changing it changes nothing.
+    let wild = hash(t.path(), &with(&["secret*", "logs/*"]));
+    assert!(
+        !wild
+            .paths
+            .keys()
+            .any(|p| p.contains("secret") || p.ends_with("a.log"))
+    );
+    write(&t.path().join("secret.env"), "TOKEN=2");
+    write(&t.path().join("logs/a.log"), "b");
+    assert_eq!(hash(t.path(), &with(&["."])).digest, all.digest);
+    assert_eq!(
+        hash(t.path(), &with(&["secret*", "logs/*"])).digest,
+        wild.digest
+    );
+    // Hidden patterns are part of the digest: the same files seen unfiltered differ.
+    assert_ne!(hash(t.path(), &sel(&["."])).digest, all.digest);
 }

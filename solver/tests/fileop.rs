@@ -51,6 +51,18 @@ impl TestContext {
         dest: &str,
         options: CopyOptions,
     ) -> Result<(), FileOpError> {
+        self.copy_hiding(ownership, &[], src, dest, options)
+    }
+
+    /// A copy from the context seen through `.dockerignore` patterns.
+    fn copy_hiding(
+        &self,
+        ownership: Ownership,
+        hidden: &[String],
+        src: &[&str],
+        dest: &str,
+        options: CopyOptions,
+    ) -> Result<(), FileOpError> {
         let action = FileAction::Copy {
             input: 0,
             src: src.iter().map(|s| s.to_string()).collect(),
@@ -60,6 +72,7 @@ impl TestContext {
         let input = Input {
             root: &self.ctx,
             ownership,
+            hidden,
         };
         apply(&self.root, &[input], &action)
     }
@@ -783,4 +796,57 @@ fn rm_removes_trees_without_following_links() {
         allow_not_found: true,
     })
     .unwrap();
+}
+
+#[test]
+fn hidden_context_paths_are_not_there() {
+    let t = TestContext::new();
+    t.file("secret.env", "TOKEN=1");
+    t.file("keep.txt", "keep");
+    t.file("logs/a.log", "a");
+    t.file("logs/keep.log", "kept");
+    t.file("sub/secret.env", "not anchored");
+    symlink("secret.env", t.ctx.join("to-secret")).unwrap();
+    let hidden: Vec<String> = ["secret.env", "logs", "!logs/keep.log"]
+        .map(String::from)
+        .to_vec();
+    let copy =
+        |src: &[&str], dest: &str| t.copy_hiding(Ownership::Root, &hidden, src, dest, copy_opts());
+    for named in [
+        "secret.env",
+        "/secret.env",
+        "../secret.env",
+        "to-secret",
+        "logs/a.log",
+    ] {
+        let err = copy(&[named], "/named").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{named}: {err}");
+    }
+    let err = copy(&["secret*"], "/w/").unwrap_err();
+    assert!(matches!(err, FileOpError::NoMatch { .. }), "{err}");
+    let lenient = CopyOptions {
+        allow_empty_wildcard: true,
+        ..copy_opts()
+    };
+    t.copy_hiding(
+        Ownership::Root,
+        &hidden,
+        &["secret*", "keep*"],
+        "/w/",
+        lenient,
+    )
+    .unwrap();
+    copy(&["."], "/all/").unwrap();
+    copy(&["logs"], "/logs/").unwrap();
+    let tree = t.tree();
+    assert!(!tree.iter().any(|f| f.ends_with("a.log")), "{tree:?}");
+    for gone in ["named", "w/secret.env", "all/secret.env"] {
+        assert!(!tree.iter().any(|f| f == gone), "{gone}: {tree:?}");
+    }
+    assert_eq!(t.read("/w/keep.txt"), "keep");
+    assert_eq!(t.read("/all/logs/keep.log"), "kept");
+    assert_eq!(t.read("/logs/keep.log"), "kept");
+    assert_eq!(t.read("/all/sub/secret.env"), "not anchored");
+    let link = fs::symlink_metadata(t.out("/all/to-secret")).unwrap();
+    assert!(link.file_type().is_symlink());
 }

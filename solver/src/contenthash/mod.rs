@@ -59,9 +59,11 @@ pub enum ContentHashError {
         #[source]
         source: std::io::Error,
     },
-    /// A source path does not exist.
+    /// A source path does not exist (or `.dockerignore` hides it): worded as docker
+    /// users know it, with the path relative to the context as they wrote it.
     #[error(
-        "`{path}` not found\nhint: check that the path exists and is not excluded by .dockerignore"
+        "file not found in build context or excluded by .dockerignore: stat {}: file does not exist\nhint: source paths are relative to the build context, and `..` cannot leave it",
+        .path.trim_start_matches('/')
     )]
     NotFound {
         /// The path as written.
@@ -87,8 +89,12 @@ impl ContentHashError {
 pub struct Selection {
     /// Source paths or patterns, in order.
     pub sources: Vec<String>,
-    /// Exclude patterns (`--exclude`).
+    /// Exclude patterns (`--exclude`), relative to each selected source.
     pub exclude: Vec<String>,
+    /// The root's `.dockerignore` patterns (root-relative): what they exclude
+    /// does not exist, so it is never read, matched or hashed, and naming it
+    /// is [`ContentHashError::NotFound`].
+    pub hidden: Vec<String>,
     /// Sources may hold wildcards.
     pub allow_wildcard: bool,
     /// A source that is a symlink is hashed as what it points to.
@@ -101,6 +107,7 @@ impl Selection {
         Self {
             sources: src.to_vec(),
             exclude: options.exclude.clone(),
+            hidden: Vec::new(),
             allow_wildcard: options.allow_wildcard,
             follow_symlinks: options.follow_symlinks,
         }
@@ -186,9 +193,10 @@ impl<'m> ContentHasher<'m> {
 
     /// The digest of `selection` read from `root`.
     pub fn hash(&self, root: &Path, selection: &Selection) -> Result<HashReport, ContentHashError> {
-        let root = RootDir::open(root)?;
+        let root = RootDir::open(root)?.hiding(Excluder::new(&selection.hidden));
         let exclude = Excluder::new(&selection.exclude);
         let walker = Walker {
+            root: &root,
             memo: self.memo,
             exclude: &exclude,
             counters: Counters::default(),
@@ -199,6 +207,9 @@ impl<'m> ContentHasher<'m> {
         rec.u64("allow_wildcard", u64::from(selection.allow_wildcard));
         for p in &selection.exclude {
             rec.bytes("exclude", p.as_bytes());
+        }
+        for p in &selection.hidden {
+            rec.bytes("hidden", p.as_bytes());
         }
         for src in &selection.sources {
             rec.bytes("source", src.as_bytes());

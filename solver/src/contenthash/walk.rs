@@ -22,9 +22,9 @@ use sha2::{Digest as _, Sha256};
 
 use super::ContentHashError;
 use super::memo::{HashMemo, StatKey};
-use crate::fileop::Excluder;
 use crate::fileop::read_xattrs;
 use crate::fileop::wildcard::read_names;
+use crate::fileop::{Excluder, RootDir};
 
 /// Directories with at least this many entries hash their children in parallel.
 const PARALLEL_FANOUT: usize = 16;
@@ -67,6 +67,8 @@ pub(crate) struct Counters {
 
 /// Shared state of one run.
 pub(crate) struct Walker<'a> {
+    /// The hashed root; its hidden (`.dockerignore`d) entries are skipped.
+    pub root: &'a RootDir,
     pub memo: &'a dyn HashMemo,
     pub exclude: &'a Excluder,
     pub counters: Counters,
@@ -185,6 +187,11 @@ impl Walker<'_> {
             let cst = statat(&fd, n, AtFlags::SYMLINK_NOFOLLOW)
                 .map_err(|e| ContentHashError::io("stat", &child_key, e))?;
             let is_dir = FileType::from_raw_mode(cst.st_mode) == FileType::Directory;
+            // `key` is root-relative, except that the root's children read `./name`.
+            let root_rel = child_key.strip_prefix("./").unwrap_or(&child_key);
+            if self.root.hides(std::path::Path::new(root_rel), &cst) {
+                return Ok(None);
+            }
             if self.exclude.is_excluded(&child_rel)
                 && !(is_dir && self.exclude.reincludes_below(&child_rel))
             {

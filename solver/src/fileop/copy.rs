@@ -33,6 +33,7 @@ pub(crate) enum OwnerRule {
 
 /// One copy action's state: options and the hardlinks seen so far.
 pub(crate) struct Copier<'a> {
+    pub src: &'a RootDir,
     pub dest: &'a RootDir,
     pub owner: OwnerRule,
     pub chmod: Option<&'a Chmod>,
@@ -42,9 +43,35 @@ pub(crate) struct Copier<'a> {
     inodes: HashMap<(u64, u64), PathBuf>,
 }
 
+/// One entry being copied: where it is in the source, where it goes.
+struct Pair<'f> {
+    src_dir: BorrowedFd<'f>,
+    src_name: &'f OsStr,
+    /// Root-relative source path, for hidden (`.dockerignore`) checks.
+    src_rel: &'f Path,
+    /// Path below the copied source, for `--exclude` and messages (empty at the top).
+    below: &'f str,
+    dst_dir: BorrowedFd<'f>,
+    dst_name: &'f OsStr,
+    /// Root-relative destination path.
+    dst_rel: &'f Path,
+}
+
+impl Pair<'_> {
+    /// The source as named in messages.
+    fn src_shown(&self) -> String {
+        if self.below.is_empty() {
+            self.src_name.to_string_lossy().into_owned()
+        } else {
+            self.below.to_owned()
+        }
+    }
+}
+
 impl<'a> Copier<'a> {
-    /// A copier writing into `dest`.
+    /// A copier reading from `src` and writing into `dest`.
     pub fn new(
+        src: &'a RootDir,
         dest: &'a RootDir,
         owner: OwnerRule,
         chmod: Option<&'a Chmod>,
@@ -52,6 +79,7 @@ impl<'a> Copier<'a> {
         exclude: &'a Excluder,
     ) -> Self {
         Self {
+            src,
             dest,
             owner,
             chmod,
@@ -61,54 +89,39 @@ impl<'a> Copier<'a> {
         }
     }
 
-    /// Copies `src_name` in `src_dir` to the resolved destination `target`.
-    /// A directory is merged into an existing one, whose own metadata is kept.
-    pub fn copy_top(
-        &mut self,
-        src_dir: BorrowedFd<'_>,
-        src_name: &OsStr,
-        src_shown: &str,
-        target: &Path,
-    ) -> Result<(), FileOpError> {
-        let st = statat(src_dir, src_name, AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| FileOpError::io("stat", src_shown, e))?;
+    /// Copies the resolved source `src_rel` to the resolved destination
+    /// `target`. A directory is merged into an existing one, whose own
+    /// metadata is kept.
+    pub fn copy_top(&mut self, src_rel: &Path, target: &Path) -> Result<(), FileOpError> {
+        let (sdir, sname) = self.src.parent_of(src_rel)?;
+        let st = statat(&sdir, &sname, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| FileOpError::io("stat", show(src_rel), e))?;
         let (dfd, dname) = self.dest.parent_of(target)?;
-        self.copy_entry(
-            src_dir,
-            src_name,
-            &st,
-            "",
-            dfd.as_fd(),
-            &dname,
-            target,
-            true,
-        )
+        let pair = Pair {
+            src_dir: sdir.as_fd(),
+            src_name: &sname,
+            src_rel,
+            below: "",
+            dst_dir: dfd.as_fd(),
+            dst_name: &dname,
+            dst_rel: target,
+        };
+        self.copy_entry(&pair, &st, true)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn copy_entry(
-        &mut self,
-        src_dir: BorrowedFd<'_>,
-        src_name: &OsStr,
-        st: &Stat,
-        rel: &str,
-        dst_dir: BorrowedFd<'_>,
-        dst_name: &OsStr,
-        dst_rel: &Path,
-        top: bool,
-    ) -> Result<(), FileOpError> {
-        let shown = show(dst_rel);
+    fn copy_entry(&mut self, p: &Pair<'_>, st: &Stat, top: bool) -> Result<(), FileOpError> {
+        let shown = show(p.dst_rel);
         let ftype = FileType::from_raw_mode(st.st_mode);
         if ftype == FileType::Directory {
-            return self.copy_dir(src_dir, src_name, st, rel, dst_dir, dst_name, dst_rel, top);
+            return self.copy_dir(p, st, top);
         }
         if ftype == FileType::Socket {
             tracing::debug!(path = %shown, "skipping socket");
             return Ok(());
         }
+        let (dst_dir, dst_name) = (p.dst_dir, p.dst_name);
         clear_target(dst_dir, dst_name, &shown)?;
         let owner = self.owner_of(st);
-        let mode = Some(self.mode_of(st));
         let times = Some(self.times_of(st));
         match ftype {
             FileType::RegularFile => {
@@ -124,15 +137,15 @@ impl<'a> Copier<'a> {
                         )
                         .map_err(|e| FileOpError::io("hardlink", &shown, e));
                     }
-                    self.inodes.insert(key, dst_rel.to_path_buf());
+                    self.inodes.insert(key, p.dst_rel.to_path_buf());
                 }
                 let sfd = openat(
-                    src_dir,
-                    src_name,
+                    p.src_dir,
+                    p.src_name,
                     OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY,
                     Mode::empty(),
                 )
-                .map_err(|e| FileOpError::io("open", rel_or(rel, src_name), e))?;
+                .map_err(|e| FileOpError::io("open", p.src_shown(), e))?;
                 let dfd = openat(
                     dst_dir,
                     dst_name,
@@ -147,14 +160,11 @@ impl<'a> Copier<'a> {
                 let (mut sf, mut df) = (File::from(sfd), File::from(dfd));
                 std::io::copy(&mut sf, &mut df)
                     .map_err(|e| FileOpError::io("copy to", &shown, e))?;
-                set_meta(df.as_fd(), None, &shown, owner, None, None)?;
-                set_meta(df.as_fd(), None, &shown, None, mode, None)?;
-                copy_xattrs(sf.as_fd(), df.as_fd(), &shown);
-                set_meta(df.as_fd(), None, &shown, None, None, times)
+                self.carry_meta(sf.as_fd(), df.as_fd(), &shown, st)
             }
             FileType::Symlink => {
-                let target = rustix::fs::readlinkat(src_dir, src_name, Vec::new())
-                    .map_err(|e| FileOpError::io("read link", rel_or(rel, src_name), e))?;
+                let target = rustix::fs::readlinkat(p.src_dir, p.src_name, Vec::new())
+                    .map_err(|e| FileOpError::io("read link", p.src_shown(), e))?;
                 rustix::fs::symlinkat(target.as_c_str(), dst_dir, dst_name)
                     .map_err(|e| FileOpError::io("create symlink", &shown, e))?;
                 set_meta(dst_dir, Some(dst_name), &shown, owner, None, times)
@@ -163,88 +173,86 @@ impl<'a> Copier<'a> {
                 let perm = Mode::from_raw_mode(st.st_mode & 0o777);
                 rustix::fs::mknodat(dst_dir, dst_name, ftype, perm, st.st_rdev)
                     .map_err(|e| FileOpError::io("create device", &shown, e))?;
+                let mode = Some(self.mode_of(st));
                 set_meta(dst_dir, Some(dst_name), &shown, owner, mode, times)
             }
             _ => Err(FileOpError::Unsupported { path: shown }),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn copy_dir(
-        &mut self,
-        src_dir: BorrowedFd<'_>,
-        src_name: &OsStr,
-        st: &Stat,
-        rel: &str,
-        dst_dir: BorrowedFd<'_>,
-        dst_name: &OsStr,
-        dst_rel: &Path,
-        top: bool,
-    ) -> Result<(), FileOpError> {
-        let shown = show(dst_rel);
-        let created = match statat(dst_dir, dst_name, AtFlags::SYMLINK_NOFOLLOW) {
+    fn copy_dir(&mut self, p: &Pair<'_>, st: &Stat, top: bool) -> Result<(), FileOpError> {
+        let shown = show(p.dst_rel);
+        let created = match statat(p.dst_dir, p.dst_name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(existing) if is_dir(&existing) => false,
             Ok(_) => return Err(FileOpError::NotADirectory { path: shown }),
             Err(Errno::NOENT) => {
-                rustix::fs::mkdirat(dst_dir, dst_name, Mode::from_raw_mode(0o700))
+                rustix::fs::mkdirat(p.dst_dir, p.dst_name, Mode::from_raw_mode(0o700))
                     .map_err(|e| FileOpError::io("create directory", &shown, e))?;
                 true
             }
             Err(e) => return Err(FileOpError::io("stat", &shown, e)),
         };
         let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let sfd = openat(src_dir, src_name, dir_flags, Mode::empty())
-            .map_err(|e| FileOpError::io("open directory", rel_or(rel, src_name), e))?;
-        let dfd = openat(dst_dir, dst_name, dir_flags, Mode::empty())
+        let sfd = openat(p.src_dir, p.src_name, dir_flags, Mode::empty())
+            .map_err(|e| FileOpError::io("open directory", p.src_shown(), e))?;
+        let dfd = openat(p.dst_dir, p.dst_name, dir_flags, Mode::empty())
             .map_err(|e| FileOpError::io("open directory", &shown, e))?;
-        let names = read_names(&sfd)
-            .map_err(|e| FileOpError::io("read directory", rel_or(rel, src_name), e))?;
+        let names =
+            read_names(&sfd).map_err(|e| FileOpError::io("read directory", p.src_shown(), e))?;
         for name in names {
-            let child_rel = if rel.is_empty() {
+            let below = if p.below.is_empty() {
                 name.to_string_lossy().into_owned()
             } else {
-                format!("{rel}/{}", name.to_string_lossy())
+                format!("{}/{}", p.below, name.to_string_lossy())
             };
             let cst = statat(&sfd, &name, AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(|e| FileOpError::io("stat", &child_rel, e))?;
-            if self.exclude.is_excluded(&child_rel)
-                && !(is_dir(&cst) && self.exclude.reincludes_below(&child_rel))
+                .map_err(|e| FileOpError::io("stat", &below, e))?;
+            let src_rel = p.src_rel.join(&name);
+            if self.src.hides(&src_rel, &cst) {
+                continue;
+            }
+            if self.exclude.is_excluded(&below)
+                && !(is_dir(&cst) && self.exclude.reincludes_below(&below))
             {
                 continue;
             }
-            self.copy_entry(
-                sfd.as_fd(),
-                name.as_os_str(),
-                &cst,
-                &child_rel,
-                dfd.as_fd(),
-                name.as_os_str(),
-                &dst_rel.join(&name),
-                false,
-            )?;
+            let child = Pair {
+                src_dir: sfd.as_fd(),
+                src_name: name.as_os_str(),
+                src_rel: &src_rel,
+                below: &below,
+                dst_dir: dfd.as_fd(),
+                dst_name: name.as_os_str(),
+                dst_rel: &p.dst_rel.join(&name),
+            };
+            self.copy_entry(&child, &cst, false)?;
         }
         if created || !top {
-            let owner = self.owner_of(st);
-            set_meta(dfd.as_fd(), None, &shown, owner, None, None)?;
-            set_meta(
-                dfd.as_fd(),
-                None,
-                &shown,
-                None,
-                Some(self.mode_of(st)),
-                None,
-            )?;
-            copy_xattrs(sfd.as_fd(), dfd.as_fd(), &shown);
-            set_meta(
-                dfd.as_fd(),
-                None,
-                &shown,
-                None,
-                None,
-                Some(self.times_of(st)),
-            )?;
+            self.carry_meta(sfd.as_fd(), dfd.as_fd(), &shown, st)?;
         }
         Ok(())
+    }
+
+    /// Gives the open copy `dst` its source's owner, mode, xattrs and times,
+    /// in that order: chown clears setuid and file capabilities, so mode and
+    /// xattrs come after it; times come last so that nothing moves them again.
+    fn carry_meta(
+        &self,
+        src: BorrowedFd<'_>,
+        dst: BorrowedFd<'_>,
+        shown: &str,
+        st: &Stat,
+    ) -> Result<(), FileOpError> {
+        set_meta(
+            dst,
+            None,
+            shown,
+            self.owner_of(st),
+            Some(self.mode_of(st)),
+            None,
+        )?;
+        copy_xattrs(src, dst, shown);
+        set_meta(dst, None, shown, None, None, Some(self.times_of(st)))
     }
 
     /// The owner an entry gets, `None` to leave it as created.
@@ -275,14 +283,6 @@ impl<'a> Copier<'a> {
                 st.st_mtime_nsec as i64,
             ),
         }
-    }
-}
-
-fn rel_or(rel: &str, name: &OsStr) -> String {
-    if rel.is_empty() {
-        name.to_string_lossy().into_owned()
-    } else {
-        rel.to_owned()
     }
 }
 

@@ -10,6 +10,9 @@
 //! `--exclude`, symlinks copied as symlinks, hardlinks kept, xattrs and times
 //! kept, ADD's archive unpacking.
 //!
+//! A context input's `.dockerignore` patterns hide paths ([`Input::hidden`]):
+//! a hidden file cannot be named, matched by a wildcard or reached by a walk.
+//!
 //! Every path, in either root, is resolved as a chroot would (see [`RootDir`]):
 //! `COPY ../x` reads the context's `/x`, a context symlink to `/etc/passwd`
 //! reads the context's own `/etc/passwd` (usually absent), and an image whose
@@ -26,7 +29,8 @@
 //!     dest: "/app/src/".into(),
 //!     options: CopyOptions { allow_wildcard: true, create_dest_path: true, ..Default::default() },
 //! };
-//! let context = Input { root: Path::new("/tmp/ctx"), ownership: Ownership::Root };
+//! let ignored = vec!["secret.env".to_string()];
+//! let context = Input { root: Path::new("/tmp/ctx"), ownership: Ownership::Root, hidden: &ignored };
 //! apply(Path::new("/tmp/rootfs"), &[context], &action)?;
 //! # Ok::<(), solver::fileop::FileOpError>(())
 //! ```
@@ -207,6 +211,10 @@ pub struct Input<'a> {
     pub root: &'a Path,
     /// How its owners carry over.
     pub ownership: Ownership,
+    /// `.dockerignore` patterns of a build context (root-relative): the paths
+    /// they exclude do not exist for the copy, so naming one is "not found"
+    /// and no wildcard or directory walk reaches it. Empty for other inputs.
+    pub hidden: &'a [String],
 }
 
 /// Applies actions in order to `dest_root`.
@@ -302,6 +310,13 @@ fn mkfile(
     let owner = chown.map(|c| resolve_owner(dest, c)).transpose()?;
     let rel = dest.resolve(path, true)?;
     let shown = show(&rel);
+    // A heredoc COPY creates missing parents, as a COPY does (BuildKit too).
+    let parent_meta = DirMeta {
+        mode: 0o755,
+        owner,
+        time: None,
+    };
+    dest.mkdir_all(rel.parent().unwrap_or(Path::new("")), parent_meta)?;
     let (pfd, name) = dest.parent_of(&rel)?;
     clear_target(pfd.as_fd(), &name, &shown)?;
     let fd = openat(
@@ -366,7 +381,7 @@ fn copy_action(
     to: &str,
     o: &CopyOptions,
 ) -> Result<(), FileOpError> {
-    let src_root = RootDir::open(input.root)?;
+    let src_root = RootDir::open(input.root)?.hiding(Excluder::new(input.hidden));
     let chown = o
         .chown
         .as_ref()
@@ -411,7 +426,14 @@ fn copy_action(
         dest.resolve(to_clean, true)?
     };
 
-    let mut copier = Copier::new(dest, owner, chmod.as_ref(), o.timestamp, &exclude);
+    let mut copier = Copier::new(
+        &src_root,
+        dest,
+        owner,
+        chmod.as_ref(),
+        o.timestamp,
+        &exclude,
+    );
     for m in &matches {
         let src_rel = src_root.resolve(&m.path, o.follow_symlinks)?;
         let Some(st) = src_root.lstat(&src_rel)? else {
@@ -425,8 +447,6 @@ fn copy_action(
         {
             continue;
         }
-        let (sdir, sname) = src_root.parent_of(&src_rel)?;
-        let shown_src = show(&src_rel);
         if o.parents {
             let target = make_parents(
                 &src_root,
@@ -436,7 +456,7 @@ fn copy_action(
                 &base,
                 &copier,
             )?;
-            copier.copy_top(sdir.as_fd(), &sname, &shown_src, &target)?;
+            copier.copy_top(&src_rel, &target)?;
             continue;
         }
         let mut target = base.clone();
@@ -454,7 +474,7 @@ fn copy_action(
             target.parent().map(Path::to_path_buf).unwrap_or_default()
         };
         created.extend(dest.mkdir_all(&mk, meta)?);
-        copier.copy_top(sdir.as_fd(), &sname, &shown_src, &target)?;
+        copier.copy_top(&src_rel, &target)?;
     }
     if let Some(t) = o.timestamp {
         for rel in created.iter().rev() {

@@ -9,6 +9,11 @@
 //! are then opened with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, so a
 //! tree that changes between resolution and use makes the operation fail
 //! instead of escaping.
+//!
+//! A root may also *hide* paths ([`RootDir::hiding`]): a build context seen
+//! through its `.dockerignore`. A hidden path does not exist for resolution,
+//! `lstat`, wildcard listings and tree walks, so a COPY that names an ignored
+//! file fails as "not found" without the file ever being opened.
 
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
@@ -22,6 +27,7 @@ use rustix::fs::{
 use rustix::io::Errno;
 
 use super::FileOpError;
+use super::wildcard::Excluder;
 
 /// How many symlinks one resolution may follow, as Linux's `MAXSYMLINKS`.
 const MAX_SYMLINKS: usize = 40;
@@ -31,6 +37,8 @@ const MAX_SYMLINKS: usize = 40;
 pub struct RootDir {
     fd: OwnedFd,
     display: PathBuf,
+    /// Patterns (root-relative, `.dockerignore` rules) of paths that do not exist.
+    hidden: Option<Excluder>,
 }
 
 /// Owner, permission and time given to directories that an operation creates.
@@ -54,13 +62,44 @@ impl RootDir {
         Ok(Self {
             fd,
             display: path.to_path_buf(),
+            hidden: None,
         })
+    }
+
+    /// The same root with every path that `hidden` excludes (root-relative,
+    /// `.dockerignore` rules, `!` re-includes) treated as absent: how a build
+    /// context is seen through its `.dockerignore`, so that neither a named
+    /// source, a wildcard nor a directory walk can reach an ignored file.
+    pub fn hiding(mut self, hidden: Excluder) -> Self {
+        self.hidden = (!hidden.is_empty()).then_some(hidden);
+        self
     }
 
     /// A root made from an already opened directory (an archive's extraction
     /// directory is its own root).
     pub(crate) fn from_fd(fd: OwnedFd, display: PathBuf) -> Self {
-        Self { fd, display }
+        Self {
+            fd,
+            display,
+            hidden: None,
+        }
+    }
+
+    /// Whether the entry at the root-relative `rel` (already `lstat`ed as
+    /// `st`) is hidden. An excluded directory stays visible when a `!`
+    /// pattern re-includes something below it; its excluded children are
+    /// then hidden one by one.
+    pub(crate) fn hides(&self, rel: &Path, st: &Stat) -> bool {
+        let Some(hidden) = &self.hidden else {
+            return false;
+        };
+        let text = rel.to_string_lossy();
+        hidden.is_excluded(&text) && !(is_dir(st) && hidden.reincludes_below(&text))
+    }
+
+    /// Whether this root hides anything at all.
+    pub(crate) fn hides_any(&self) -> bool {
+        self.hidden.is_some()
     }
 
     /// The host path this root was opened from, for messages.
@@ -96,6 +135,11 @@ impl RootDir {
             }
             let is_final = pending.is_empty();
             match statat(self.fd(), &candidate, AtFlags::SYMLINK_NOFOLLOW) {
+                // A hidden entry (and a link through it) does not exist.
+                Ok(st) if self.hides(&candidate, &st) => {
+                    missing = true;
+                    out = candidate;
+                }
                 Ok(st) if is_symlink(&st) && (!is_final || follow_final) => {
                     links += 1;
                     if links > MAX_SYMLINKS {
@@ -124,9 +168,44 @@ impl RootDir {
         Ok(out)
     }
 
-    /// `lstat` of a resolved path; `None` when it does not exist.
+    /// The topmost hidden entries at or below the resolved `rel`, root-relative
+    /// and sorted: what a view of this root must mask (a context bind mount
+    /// puts a whiteout on each). Hidden directories are not entered, nor are
+    /// symlinks followed.
+    pub fn hidden_below(&self, rel: &Path) -> Result<Vec<PathBuf>, FileOpError> {
+        let mut out = Vec::new();
+        if self.hidden.is_none() {
+            return Ok(out);
+        }
+        let mut dirs = match statat(self.fd(), dot(rel), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if self.hides(rel, &st) => return Ok(vec![rel.to_path_buf()]),
+            Ok(st) if is_dir(&st) => vec![rel.to_path_buf()],
+            Ok(_) | Err(Errno::NOENT | Errno::NOTDIR) => return Ok(out),
+            Err(e) => return Err(FileOpError::io("stat", show(rel), e)),
+        };
+        while let Some(dir) = dirs.pop() {
+            let fd = self.open_dir(&dir)?;
+            let names = super::wildcard::read_names(&fd)
+                .map_err(|e| FileOpError::io("read directory", show(&dir), e))?;
+            for name in names {
+                let child = dir.join(&name);
+                let st = statat(&fd, &name, AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| FileOpError::io("stat", show(&child), e))?;
+                if self.hides(&child, &st) {
+                    out.push(child);
+                } else if is_dir(&st) {
+                    dirs.push(child);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// `lstat` of a resolved path; `None` when it does not exist or is hidden.
     pub(crate) fn lstat(&self, rel: &Path) -> Result<Option<Stat>, FileOpError> {
         match statat(self.fd(), dot(rel), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if self.hides(rel, &st) => Ok(None),
             Ok(st) => Ok(Some(st)),
             Err(Errno::NOENT | Errno::NOTDIR) => Ok(None),
             Err(e) => Err(FileOpError::io("stat", show(rel), e)),

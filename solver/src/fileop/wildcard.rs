@@ -12,7 +12,7 @@
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, Dir, statat};
+use rustix::fs::Dir;
 
 use super::FileOpError;
 use super::root::{RootDir, is_dir, show};
@@ -155,9 +155,10 @@ pub(crate) fn expand(
                     continue;
                 }
                 let child = dir.join(name_str);
-                if !last {
-                    match statat(root.fd(), &child, AtFlags::SYMLINK_NOFOLLOW) {
-                        Ok(st) if is_dir(&st) => {}
+                // A hidden (`.dockerignore`d) name is not there to match.
+                if !last || root.hides_any() {
+                    match root.lstat(&child)? {
+                        Some(st) if last || is_dir(&st) => {}
                         _ => continue,
                     }
                 }

@@ -5,14 +5,14 @@ use std::path::PathBuf;
 use sha2::{Digest as _, Sha256};
 
 use crate::contenthash::Selection;
-use crate::fileop::RootDir;
+use crate::fileop::{Excluder, RootDir};
 use crate::graph::{CacheSharing, ExecOp, MountKind, NetworkMode, Vertex, VertexId};
 use crate::sandbox::{
     self, CancelHandle, EtcFiles, Mount, Network, ProcessSpec, RootMount, Stream,
 };
 
 use super::keys::{KeyInput, step_key};
-use super::mounts::{Overlay, StepDir, io};
+use super::mounts::{Overlay, StepDir, io, mask_layer};
 use super::scheduler::{Done, LayerRef, VertexOutput};
 use super::{Event, SecretSource, SolveError, Solver, hex};
 
@@ -305,7 +305,10 @@ impl Solver<'_> {
             root: vec![RootMount::bind(overlay.merged.clone())],
             mounts,
             etc: EtcFiles {
-                hosts: Some(sandbox::hosts_file(sandbox::DEFAULT_HOSTNAME)),
+                hosts: Some(sandbox::hosts_file_with_extra(
+                    sandbox::DEFAULT_HOSTNAME,
+                    &x.extra_hosts,
+                )),
                 resolv_conf: Some(sandbox::resolv_conf_from_host()),
                 hostname: None,
             },
@@ -352,7 +355,12 @@ impl Solver<'_> {
         Ok((layered(root_chain, dir, key), true))
     }
 
-    /// The host path to bind for a `type=bind` mount (or a cache seed).
+    /// The host path to bind for a `type=bind` mount. A stage or image is seen
+    /// through an overlay of its layers. The build context is seen through its
+    /// `.dockerignore` (ignored paths are masked by whiteouts); a read-only
+    /// mount with nothing to mask binds the context itself. A writable mount
+    /// always gets an overlay whose upper directory is thrown away with the
+    /// step, so its writes reach neither later steps, the image, nor the host.
     #[allow(clippy::too_many_arguments)]
     fn mount_source(
         &self,
@@ -365,38 +373,72 @@ impl Solver<'_> {
         readonly: bool,
         views: &mut Vec<Overlay>,
     ) -> Result<PathBuf, SolveError> {
+        let step_err = |e: crate::fileop::FileOpError| SolveError::Step {
+            vertex: id,
+            message: e.to_string(),
+        };
         let Some(done) = inputs.get(input) else {
             return Err(SolveError::Internal(format!("mount input {input} missing")));
         };
-        let root = match &done.output {
-            VertexOutput::Dir { path, .. } => path.clone(),
+        let (dir, merged) = match &done.output {
+            VertexOutput::Dir { path, exclude } => {
+                let dir = RootDir::open(path)
+                    .map_err(step_err)?
+                    .hiding(Excluder::new(exclude));
+                let rel = dir.resolve(selector, true).map_err(step_err)?;
+                if dir.lstat(&rel).map_err(step_err)?.is_none() {
+                    return Err(SolveError::Step {
+                        vertex: id,
+                        message: format!(
+                            "bind mount source `{selector}` not found in the build context\n\
+                             hint: check that it exists and is not excluded by .dockerignore"
+                        ),
+                    });
+                }
+                let hidden = dir.hidden_below(&rel).map_err(step_err)?;
+                if readonly && hidden.is_empty() {
+                    return Ok(path.join(rel));
+                }
+                let mask = step.sub(&format!("mount-{n}-mask"))?;
+                mask_layer(&dir, &hidden, &mask)?;
+                let merged = view(step, n, &[path.clone(), mask], readonly, views)?;
+                return Ok(merged.join(rel));
+            }
             VertexOutput::Layers(chain) => {
                 self.ensure_extracted(chain)?;
                 let lower: Vec<PathBuf> = chain.iter().map(|l| l.dir.clone()).collect();
-                let merged = step.path.join(format!("mount-{n}"));
-                let overlay = if readonly {
-                    Overlay::mount(&lower, None, merged, &step.path.join("empty"))?
-                } else {
-                    let up = step.sub(&format!("mount-{n}-upper"))?;
-                    let wk = step.sub(&format!("mount-{n}-work"))?;
-                    Overlay::mount(&lower, Some((&up, &wk)), merged, &step.path.join("empty"))?
-                };
-                let p = overlay.merged.clone();
-                views.push(overlay);
-                p
+                let merged = view(step, n, &lower, readonly, views)?;
+                (RootDir::open(&merged).map_err(step_err)?, merged)
             }
         };
-        let dir = RootDir::open(&root).map_err(|e| SolveError::Step {
-            vertex: id,
-            message: e.to_string(),
-        })?;
         // `resolve` answers relative to the root; the sandbox needs a host path.
-        let rel = dir.resolve(selector, true).map_err(|e| SolveError::Step {
-            vertex: id,
-            message: e.to_string(),
-        })?;
-        Ok(root.join(rel))
+        let rel = dir.resolve(selector, true).map_err(step_err)?;
+        Ok(merged.join(rel))
     }
+}
+
+/// Mounts the overlay view `mount-<n>` of `lower` (bottom first) for a bind
+/// mount and returns its path: read-only, or writable into a scratch upper
+/// directory that is discarded with the step.
+fn view(
+    step: &StepDir,
+    n: usize,
+    lower: &[PathBuf],
+    readonly: bool,
+    views: &mut Vec<Overlay>,
+) -> Result<PathBuf, SolveError> {
+    let merged = step.path.join(format!("mount-{n}"));
+    let empty = step.path.join("empty");
+    let overlay = if readonly {
+        Overlay::mount(lower, None, merged, &empty)?
+    } else {
+        let up = step.sub(&format!("mount-{n}-upper"))?;
+        let wk = step.sub(&format!("mount-{n}-work"))?;
+        Overlay::mount(lower, Some((&up, &wk)), merged, &empty)?
+    };
+    let path = overlay.merged.clone();
+    views.push(overlay);
+    Ok(path)
 }
 
 impl Solver<'_> {

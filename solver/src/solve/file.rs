@@ -29,6 +29,7 @@ impl Solver<'_> {
         let empty = step.path.join("empty");
         // Read-only views of layered sources, mounted once for hashing and copying.
         let mut views: Vec<Option<Overlay>> = Vec::new();
+        // Per input: its root, how owners carry over, its hidden (.dockerignore) patterns.
         let mut roots: Vec<Option<(PathBuf, Ownership, Vec<String>)>> = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
             let used = f
@@ -62,30 +63,33 @@ impl Solver<'_> {
             label: "the previous step (the destination filesystem)".to_string(),
             digest: inputs[0].key,
         }];
-        let mut actions = Vec::with_capacity(f.actions.len());
         for action in &f.actions {
-            let mut action = action.clone();
             if let FileAction::Copy {
                 input,
                 src,
                 options,
                 ..
-            } = &mut action
+            } = action
             {
-                let Some(Some((root, _, exclude))) = roots.get(*input) else {
+                let Some(Some((root, _, hidden))) = roots.get(*input) else {
                     return Err(SolveError::Internal(format!("copy input {input} missing")));
                 };
-                options.exclude.extend(exclude.iter().cloned());
                 let mut selection = Selection::from_copy(src, options);
-                selection.sources = src.clone();
-                let digest = self.hash_selection(root, &selection)?;
+                selection.hidden = hidden.clone();
+                // A missing (or `.dockerignore`d) source is this step's error.
+                let digest = self.hash_selection(root, &selection).map_err(|e| match e {
+                    SolveError::Internal(message) => SolveError::Step {
+                        vertex: id,
+                        message: format!("{} failed: {message}", instruction(&vertex.meta.name)),
+                    },
+                    e => e,
+                })?;
                 key_inputs.push(digest);
                 labelled.push(KeyInput {
                     label: format!("the copied files `{}`", src.join("`, `")),
                     digest,
                 });
             }
-            actions.push(action);
         }
         let key = step_key(&vertex.op, &key_inputs);
         if let Some(dir) = self.lookup(vertex, &key)? {
@@ -113,17 +117,19 @@ impl Solver<'_> {
         let file_inputs: Vec<Input<'_>> = roots
             .iter()
             .map(|r| match r {
-                Some((root, ownership, _)) => Input {
+                Some((root, ownership, hidden)) => Input {
                     root: root.as_path(),
                     ownership: *ownership,
+                    hidden: hidden.as_slice(),
                 },
                 None => Input {
                     root: placeholder.as_path(),
                     ownership: Ownership::Preserve,
+                    hidden: &[],
                 },
             })
             .collect();
-        fileop::apply_all(&overlay.merged, &file_inputs, &actions).map_err(|e| {
+        fileop::apply_all(&overlay.merged, &file_inputs, &f.actions).map_err(|e| {
             SolveError::Step {
                 vertex: id,
                 message: e.to_string(),
@@ -135,4 +141,11 @@ impl Solver<'_> {
         self.remember_inputs(vertex, &labelled);
         Ok((layered(dest_chain, dir, key), true))
     }
+}
+
+/// The instruction keyword of a progress name (`[build 2/3] COPY a b` -> `COPY`), for
+/// "COPY failed: ..." as docker words a missing source.
+fn instruction(name: &str) -> &str {
+    let tail = name.split_once("] ").map_or(name, |(_, t)| t);
+    tail.split_whitespace().next().unwrap_or("COPY")
 }

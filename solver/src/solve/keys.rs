@@ -87,7 +87,7 @@ impl Solver<'_> {
         match output {
             VertexOutput::Dir { path, exclude } => {
                 selection.sources = sources.to_vec();
-                selection.exclude.extend(exclude.iter().cloned());
+                selection.hidden = exclude.clone();
                 self.hash_selection(path, &selection)
             }
             VertexOutput::Layers(_) => Err(SolveError::Internal(

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 
+use crate::fileop::RootDir;
+
 use super::SolveError;
 
 /// Move this process into a mount namespace of its own, with every mount
@@ -245,4 +247,66 @@ fn escape(p: &Path) -> String {
         .replace('\\', "\\\\")
         .replace(':', "\\:")
         .replace(',', "\\,")
+}
+
+/// Fills `layer` (an empty directory) with an overlay layer that, put above
+/// `context`, masks its `hidden` paths (root-relative, from
+/// [`RootDir::hidden_below`]): a whiteout (character device 0/0) for each,
+/// in directories that repeat the context directories' owner, mode and times,
+/// since a merged directory shows the topmost layer's. The layer's own root
+/// repeats the context root's.
+pub(crate) fn mask_layer(
+    context: &RootDir,
+    hidden: &[PathBuf],
+    layer: &Path,
+) -> Result<(), SolveError> {
+    let mut dirs = std::collections::BTreeSet::from([PathBuf::new()]);
+    for h in hidden {
+        dirs.extend(h.ancestors().skip(1).map(Path::to_path_buf));
+    }
+    for d in dirs.iter().filter(|d| !d.as_os_str().is_empty()) {
+        let p = layer.join(d);
+        std::fs::create_dir_all(&p).map_err(|e| io(&p, e))?;
+    }
+    for h in hidden {
+        let p = layer.join(h);
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &p,
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::empty(),
+            0,
+        )
+        .map_err(|e| io(&p, e.into()))?;
+    }
+    // Deepest first: setting a directory's times must come after its children changed it.
+    for d in dirs.iter().rev() {
+        let st = context
+            .lstat(d)
+            .map_err(|e| SolveError::Internal(e.to_string()))?
+            .ok_or_else(|| {
+                SolveError::Internal(format!("context directory `{}` vanished", d.display()))
+            })?;
+        mirror_dir_meta(&st, &layer.join(d))?;
+    }
+    Ok(())
+}
+
+/// Gives the directory `path` the owner, mode and times of `st`.
+fn mirror_dir_meta(st: &rustix::fs::Stat, path: &Path) -> Result<(), SolveError> {
+    std::os::unix::fs::chown(path, Some(st.st_uid), Some(st.st_gid)).map_err(|e| io(path, e))?;
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(st.st_mode & 0o7777);
+    std::fs::set_permissions(path, mode).map_err(|e| io(path, e))?;
+    let times = rustix::fs::Timestamps {
+        last_access: rustix::fs::Timespec {
+            tv_sec: st.st_atime,
+            tv_nsec: st.st_atime_nsec as _,
+        },
+        last_modification: rustix::fs::Timespec {
+            tv_sec: st.st_mtime,
+            tv_nsec: st.st_mtime_nsec as _,
+        },
+    };
+    rustix::fs::utimensat(rustix::fs::CWD, path, &times, rustix::fs::AtFlags::empty())
+        .map_err(|e| io(path, e.into()))
 }
