@@ -14,6 +14,7 @@ pub mod image;
 pub mod instructions;
 pub mod lower;
 pub mod parser;
+mod path;
 
 pub use ast::{Ast, Directives, Heredoc, Node, SourceRange};
 pub use error::{DockerfileError, ErrorKind};

@@ -458,3 +458,27 @@ fn metadata_instructions_fill_the_config() {
     assert_eq!(l.image.author, "me");
     assert!(l.image.history.iter().all(|h| h.empty_layer));
 }
+
+#[test]
+fn a_misspelled_from_stage_is_read_as_an_image_with_a_stage_hint() {
+    let df = "FROM busybox AS builder\nRUN true\nFROM busybox\nCOPY --from=buildr /a /a\n";
+    let err = lower(df, &busybox(), &LowerOptions::default()).unwrap_err();
+    assert!(
+        err.message
+            .starts_with("failed to resolve source metadata for `buildr`"),
+        "{}",
+        err.message
+    );
+    assert_eq!(err.range.map(|r| r.start), Some(4));
+    assert!(
+        err.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("did you mean the stage `builder`?")),
+        "{:?}",
+        err.hint
+    );
+    // A name that looks like an image gets no stage hint.
+    let df = "FROM busybox AS builder\nFROM busybox\nCOPY --from=example.com/builder /a /a\n";
+    let err = lower(df, &busybox(), &LowerOptions::default()).unwrap_err();
+    assert_eq!(err.hint, None);
+}

@@ -318,14 +318,14 @@ fn validate(
             };
             // A relative target is resolved against WORKDIR at lowering, where
             // a target that ends up at `/` is rejected.
-            if target.starts_with('/') && clean_path(target) == "/" {
+            if target.starts_with('/') && crate::path::clean(target) == "/" {
                 return Err(bad(format!("invalid mount target \"{target}\"")));
             }
             if m.kind == MountType::Cache
                 && target.starts_with('/')
                 && m.id.as_deref().is_none_or(str::is_empty)
             {
-                m.id = Some(clean_path(target));
+                m.id = Some(crate::path::clean(target));
             }
         }
     }
@@ -463,31 +463,6 @@ pub(crate) fn split_csv(line: &str) -> Result<Vec<String>, DockerfileError> {
     }
 }
 
-/// Go's `path.Clean` for slash-separated paths.
-pub(crate) fn clean_path(path: &str) -> String {
-    let rooted = path.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|p| *p != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            _ => parts.push(part),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".to_string(),
-        (false, false) => joined,
-    }
-}
-
 /// Go's `path.Base`: the last element, `/` for the root, `.` for nothing.
 fn base_name(path: &str) -> &str {
     let trimmed = path.trim_end_matches('/');
@@ -519,9 +494,6 @@ mod tests {
         assert_eq!(ram_in_bytes("512 KiB"), Some(512 << 10));
         assert_eq!(ram_in_bytes("big"), None);
         assert_eq!(ram_in_bytes("10x"), None);
-        assert_eq!(clean_path("/a/./b/../c/"), "/a/c");
-        assert_eq!(clean_path("a//b"), "a/b");
-        assert_eq!(clean_path("/.."), "/");
         assert_eq!(base_name("/run/secrets/tok"), "tok");
         assert_eq!(base_name("/"), "/");
     }

@@ -12,9 +12,11 @@ use crate::instructions::{
     self, AddInstruction, CommandLine, CopyInstruction, Instruction, MountType, RunInstruction,
     ShellOrExec,
 };
+use crate::path;
 
 use super::args::{PROXY_ARGS, platform_args};
 use super::history::{self, created_by_run};
+use super::link;
 use super::{Lowering, ResolvedImage, StageState, stage_label};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -31,6 +33,8 @@ struct Dispatch {
     ignore_cache: bool,
     step: usize,
     total: usize,
+    /// The Dockerfile has one stage: progress names omit the stage name.
+    single_stage: bool,
 }
 
 impl Dispatch {
@@ -63,8 +67,8 @@ impl Dispatch {
         self.step += 1;
         VertexMeta {
             name: format!(
-                "[{} {}/{}] {}",
-                self.state.name, self.step, self.total, text
+                "{} {text}",
+                step_label(&self.state.name, self.single_stage, self.step, self.total)
             ),
             stage: Some(self.state.name.clone()),
             lines: Some((range.start, range.end)),
@@ -95,42 +99,16 @@ impl Dispatch {
     }
 
     fn add_layer_step(&mut self, root: VertexId, created_by: String) {
+        self.add_layer(root, root, created_by);
+    }
+
+    /// A step whose image layer is `layer`'s diff and after which the stage's
+    /// filesystem is `root` (they differ for `COPY --link`: copy, then merge).
+    fn add_layer(&mut self, layer: VertexId, root: VertexId, created_by: String) {
         self.state.root = root;
-        self.state.layer_steps.push(root);
+        self.state.layer_steps.push(layer);
         self.history(created_by, false);
     }
-}
-
-fn join_path(base: &str, path: &str) -> String {
-    let trailing = path.ends_with('/') || path == "." || path.ends_with("/.");
-    let joined = if path.starts_with('/') {
-        path.to_string()
-    } else {
-        format!(
-            "{}/{}",
-            if base.is_empty() {
-                ""
-            } else {
-                base.trim_end_matches('/')
-            },
-            path
-        )
-    };
-    let mut parts: Vec<&str> = Vec::new();
-    for part in joined.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    let mut out = format!("/{}", parts.join("/"));
-    if trailing && out != "/" {
-        out.push('/');
-    }
-    out
 }
 
 /// Lower stage `index` of the Dockerfile into the graph.
@@ -176,7 +154,9 @@ pub(crate) fn lower_stage(
             .no_cache_filter
             .iter()
             .any(|f| f.eq_ignore_ascii_case(&name) || *f == index.to_string());
-    let total = stage.commands.len() + 1;
+    // FROM and the instructions that become steps, as BuildKit counts them.
+    let total = stage.commands.iter().filter(|c| makes_step(c)).count() + 1;
+    let single_stage = l.parsed.stages.len() == 1;
 
     // The base: an earlier stage, scratch, or an image.
     let earlier = l.stage_by_name(&base_name).filter(|&i| i < index);
@@ -211,7 +191,11 @@ pub(crate) fn lower_stage(
         let root = l.image_vertex(
             &resolved,
             &platform,
-            format!("[{name} 1/{total}] FROM {}", resolved.reference),
+            format!(
+                "{} FROM {}",
+                step_label(&name, single_stage, 1, total),
+                resolved.reference
+            ),
         );
         let mut image = resolved.spec.clone();
         image.rootfs = Default::default();
@@ -249,6 +233,7 @@ pub(crate) fn lower_stage(
         ignore_cache,
         step: 1,
         total,
+        single_stage,
     };
 
     // ONBUILD triggers of an image base run right after FROM, then are consumed.
@@ -281,7 +266,9 @@ pub(crate) fn lower_stage(
                     )
                     .at(range));
                 }
-                d.total += 1;
+                if makes_step(&instr) {
+                    d.total += 1;
+                }
                 dispatch(l, &mut d, &instr, Some(range))?;
             }
         }
@@ -451,7 +438,7 @@ fn dispatch(
         }
         Instruction::Workdir(w) => {
             let path = word(&w.path)?;
-            let dir = join_path(&d.state.image.config.working_dir, &path);
+            let dir = path::resolve(&d.state.image.config.working_dir, &path);
             let dir = if dir.len() > 1 {
                 dir.trim_end_matches('/').to_string()
             } else {
@@ -479,6 +466,26 @@ fn dispatch(
         Instruction::Add(a) => lower_add(l, d, a, range)?,
     }
     Ok(())
+}
+
+/// BuildKit's progress prefix `[build 2/4]`: no stage name when the Dockerfile
+/// has one stage (`[2/4]`), the index padded to the width of the total.
+fn step_label(stage: &str, single_stage: bool, index: usize, total: usize) -> String {
+    let width = total.to_string().len();
+    if single_stage {
+        format!("[{index:>width$}/{total}]")
+    } else {
+        format!("[{stage} {index:>width$}/{total}]")
+    }
+}
+
+/// Whether an instruction becomes a step of the graph (and is counted in
+/// the `i/n` of progress names).
+fn makes_step(instr: &Instruction) -> bool {
+    matches!(
+        instr,
+        Instruction::Run(_) | Instruction::Copy(_) | Instruction::Add(_) | Instruction::Workdir(_)
+    )
 }
 
 /// The argv of CMD/ENTRYPOINT/RUN: the shell prepended for shell form.
@@ -581,7 +588,7 @@ fn lower_run(
         let target = m
             .target
             .as_deref()
-            .map(|t| join_path(&workdir, t).trim_end_matches('/').to_string())
+            .map(|t| path::resolve(&workdir, t).trim_end_matches('/').to_string())
             .map(|t| if t.is_empty() { "/".into() } else { t });
         if target.as_deref() == Some("/") && !matches!(m.kind, MountType::Secret | MountType::Ssh) {
             return Err(DockerfileError::new(
@@ -612,7 +619,7 @@ fn lower_run(
                     inputs.push(v);
                     inputs.len() - 1
                 });
-                let selector = join_path("/", m.source.as_deref().unwrap_or("/"));
+                let selector = path::resolve("/", m.source.as_deref().unwrap_or("/"));
                 if m.kind == MountType::Bind {
                     MountKind::Bind {
                         input: input.unwrap_or(0),
@@ -668,14 +675,14 @@ fn lower_run(
         cwd: workdir,
         user: d.state.image.config.user.clone(),
         network: match r.network {
-            instructions::NetworkMode::Default => NetworkMode::Default,
+            instructions::NetworkMode::Default => l.options.network,
             instructions::NetworkMode::None => NetworkMode::None,
             instructions::NetworkMode::Host => NetworkMode::Host,
         },
         insecure: r.security == instructions::SecurityMode::Insecure,
         mounts: exec_mounts,
         proxy_env,
-        extra_hosts: Vec::new(),
+        extra_hosts: l.options.extra_hosts.clone(),
     };
     let created_by = created_by_run(
         &argv,
@@ -730,7 +737,7 @@ fn source_vertex(
 fn context_vertex(l: &mut Lowering<'_>, paths: &[String]) -> VertexId {
     let include = paths
         .iter()
-        .map(|p| join_path("/", p).trim_start_matches('/').to_string())
+        .map(|p| path::resolve("/", p).trim_start_matches('/').to_string())
         .collect();
     l.graph.add(
         Op::Source(SourceOp::Context {
@@ -756,6 +763,7 @@ struct CopyPlan<'a> {
     excludes: Vec<String>,
     parents: bool,
     unpack: bool,
+    link: bool,
     original: &'a str,
 }
 
@@ -788,6 +796,7 @@ fn lower_copy(
             .collect::<Result<_, _>>()?,
         parents: c.parents,
         unpack: false,
+        link: c.link,
         original: &c.origin.original,
     };
     let src_vertex = match &c.from {
@@ -825,7 +834,7 @@ fn lower_add(
         }
         let src = remote[0].clone();
         let workdir = d.state.image.config.working_dir.clone();
-        let dest_path = join_path(&workdir, &dest);
+        let dest_path = path::resolve(&workdir, &dest);
         let (op, copy_src, dir_contents) = if is_git(&src) {
             let (remote_url, reference, subdir) = split_git(&src);
             (
@@ -858,13 +867,9 @@ fn lower_add(
                 ..Default::default()
             },
         );
+        let chown = a.chown.as_deref().map(word).transpose()?;
         let options = CopyOptions {
-            chown: a
-                .chown
-                .as_deref()
-                .map(word)
-                .transpose()?
-                .map(|s| parse_chown(&s)),
+            chown: copy_chown(chown.as_deref(), a.link, range)?,
             chmod: a.chmod.as_deref().map(word).transpose()?,
             dir_contents_only: dir_contents,
             create_dest_path: true,
@@ -874,20 +879,18 @@ fn lower_add(
         };
         validate_chmod(options.chmod.as_deref(), range)?;
         let meta = d.meta(&history::progress_text(&a.origin.original), range);
-        let root = l.graph.add(
-            Op::File(FileOp {
-                actions: vec![FileAction::Copy {
-                    input: 1,
-                    src: vec![copy_src],
-                    dest: dest_path.clone(),
-                    options,
-                }],
-            }),
-            vec![d.state.root, source],
-            meta,
-        );
-        d.add_layer_step(
-            root,
+        let op = FileOp {
+            actions: vec![FileAction::Copy {
+                input: 1,
+                src: vec![copy_src],
+                dest: dest_path.clone(),
+                options,
+            }],
+        };
+        let step = link::add_copy(&mut l.graph, d.state.root, op, vec![source], meta, a.link);
+        d.add_layer(
+            step.layer,
+            step.root,
             format!("ADD {} {} # buildkit", redact_url(&src), dest_path),
         );
         return Ok(());
@@ -913,6 +916,7 @@ fn lower_add(
             .collect::<Result<_, _>>()?,
         parents: false,
         unpack: a.unpack.unwrap_or(true),
+        link: a.link,
         original: &a.origin.original,
     };
     lower_file_copy(l, d, plan, None, range)
@@ -923,6 +927,23 @@ fn validate_chmod(chmod: Option<&str>, range: SourceRange) -> Result<(), Dockerf
         instructions::Chmod::parse(c).map_err(|e| e.at(range))?;
     }
     Ok(())
+}
+
+/// `--chown` as expanded, checked for `--link` (numeric ids only).
+fn copy_chown(
+    written: Option<&str>,
+    link: bool,
+    range: SourceRange,
+) -> Result<Option<Chown>, DockerfileError> {
+    let Some(written) = written else {
+        return Ok(None);
+    };
+    let chown = parse_chown(written);
+    if link {
+        link::numeric_chown(chown, written, range).map(Some)
+    } else {
+        Ok(Some(chown))
+    }
 }
 
 fn parse_chown(s: &str) -> Chown {
@@ -959,10 +980,10 @@ fn lower_file_copy(
         )
         .at(range));
     }
-    let dest = join_path(&workdir, &plan.dest);
-    let chown = plan.chown.as_deref().map(parse_chown);
+    let dest = path::resolve(&workdir, &plan.dest);
+    let chown = copy_chown(plan.chown.as_deref(), plan.link, range)?;
     let mut actions = Vec::new();
-    let mut inputs = vec![d.state.root];
+    let mut inputs = Vec::new();
     if !plan.sources.is_empty() {
         let src_vertex = match from {
             Some(v) => v,
@@ -972,7 +993,15 @@ fn lower_file_copy(
         let src = plan
             .sources
             .iter()
-            .map(|s| join_path("/", s))
+            .map(|s| match s.split_once("/./") {
+                // `--parents` keeps the `/./` pivot: the copy keeps what follows it.
+                Some((pivot, rest)) if plan.parents => format!(
+                    "{}/./{}",
+                    path::resolve("/", pivot).trim_end_matches('/'),
+                    path::resolve("/", rest).trim_start_matches('/')
+                ),
+                _ => path::resolve("/", s),
+            })
             .map(|s| {
                 if s.len() > 1 {
                     s.trim_end_matches('/').to_string()
@@ -1011,7 +1040,7 @@ fn lower_file_copy(
             inline.content.clone()
         };
         let path = if dest_is_dir {
-            join_path(&dest, &inline.path)
+            path::resolve(&dest, &inline.path)
         } else {
             dest.clone()
         };
@@ -1029,8 +1058,13 @@ fn lower_file_copy(
         });
     }
     let meta = d.meta(&history::progress_text(plan.original), range);
-    let root = l.graph.add(Op::File(FileOp { actions }), inputs, meta);
-    d.add_layer_step(root, history::created_by_copy(plan.original));
+    let op = FileOp { actions };
+    let step = link::add_copy(&mut l.graph, d.state.root, op, inputs, meta, plan.link);
+    d.add_layer(
+        step.layer,
+        step.root,
+        history::created_by_copy(plan.original),
+    );
     Ok(())
 }
 
@@ -1109,16 +1143,6 @@ fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn join_path_resolves_against_workdir() {
-        assert_eq!(join_path("/app", "src"), "/app/src");
-        assert_eq!(join_path("/app", "/abs"), "/abs");
-        assert_eq!(join_path("/app", "./"), "/app/");
-        assert_eq!(join_path("", "x/"), "/x/");
-        assert_eq!(join_path("/a/b", "../c"), "/a/c");
-        assert_eq!(join_path("/", "."), "/");
-    }
 
     #[test]
     fn git_urls_split_into_remote_ref_and_subdir() {

@@ -15,6 +15,7 @@
 mod args;
 mod dispatch;
 mod history;
+mod link;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,6 +63,12 @@ pub struct LowerOptions {
     pub no_cache_filter: Vec<String>,
     /// `.dockerignore` patterns, attached to every read of the build context.
     pub dockerignore: Vec<String>,
+    /// `--network`: what `RUN` steps that do not choose a network get (BuildKit's
+    /// `force-network-mode`). It lands in each step's op, so it enters cache keys.
+    pub network: solver::graph::NetworkMode,
+    /// `--add-host` entries (`host:ip`), added to every `RUN` step's `/etc/hosts` and
+    /// to its op, so a step that read `/etc/hosts` is re-run when they change.
+    pub extra_hosts: Vec<String>,
 }
 
 impl Default for LowerOptions {
@@ -75,6 +82,8 @@ impl Default for LowerOptions {
             no_cache: false,
             no_cache_filter: Vec::new(),
             dockerignore: Vec::new(),
+            network: solver::graph::NetworkMode::Default,
+            extra_hosts: Vec::new(),
         }
     }
 }
@@ -253,11 +262,20 @@ impl<'a> Lowering<'a> {
             return Ok(found.clone());
         }
         let resolved = self.resolver.resolve(reference, platform).map_err(|msg| {
-            DockerfileError::new(
+            let err = DockerfileError::new(
                 ErrorKind::InvalidArgument,
                 format!("failed to resolve source metadata for `{reference}`: {msg}"),
             )
-            .at(range)
+            .at(range);
+            // `--from=buildr` is read as an image, as docker does; a near stage name
+            // was most likely meant.
+            let names = self.parsed.stages.iter().filter_map(|s| s.name.as_deref());
+            match crate::instructions::closest(reference, names, false) {
+                Some(stage) if !reference.contains(['/', ':', '@', '.']) => err.with_hint(
+                    format!("`{reference}` is no stage of this Dockerfile, so it was read as an image; did you mean the stage `{stage}`?"),
+                ),
+                _ => err,
+            }
         })?;
         self.images.insert(key, resolved.clone());
         Ok(resolved)

@@ -284,7 +284,10 @@ pub struct FileOp {
     pub actions: Vec<FileAction>,
 }
 
-/// Inputs stacked as layers in order (`COPY --link`).
+/// Its inputs' filesystems stacked, the first at the bottom (`COPY --link`:
+/// the stage so far, then a copy made on scratch). Stacking needs no options
+/// and copies nothing: the result is the inputs' layer chains one after the
+/// other, so the later input's layers stay the image layers they were.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct MergeOp {}
 

@@ -20,6 +20,7 @@ mod exec;
 mod fetch;
 mod file;
 mod keys;
+mod merge;
 mod mounts;
 mod scheduler;
 mod source;
@@ -147,6 +148,22 @@ pub enum Event {
         id: VertexId,
         /// What changed.
         reason: String,
+    },
+    /// A vertex failed. Sent where the step fails, before the solve returns its
+    /// error, so the display closes the step (`#N ERROR: ...`) in order with
+    /// the other steps' lines.
+    Failed {
+        /// Vertex.
+        id: VertexId,
+        /// How long it ran before failing.
+        elapsed: Duration,
+        /// The error, as the solve error would print it.
+        error: String,
+    },
+    /// A running vertex was stopped because another step failed.
+    Canceled {
+        /// Vertex.
+        id: VertexId,
     },
 }
 

@@ -218,24 +218,39 @@ impl Solver<'_> {
             .ok_or_else(|| SolveError::Internal(format!("no vertex {}", id.0)))?;
         let show = !vertex.meta.name.is_empty();
         let started = Instant::now();
+        // A named source (FROM image, the context, a download) is a step too.
+        let source = matches!(vertex.op, Op::Source(_));
+        if show && source {
+            (self.events)(Event::Started {
+                id,
+                name: vertex.meta.name.clone(),
+            });
+        }
         let result = match &vertex.op {
             Op::Source(src) => self.run_source(id, vertex, src).map(|d| (d, false)),
             Op::Exec(x) => self.run_exec(id, vertex, x, inputs, cancel),
             Op::File(f) => self.run_file(id, vertex, f, inputs),
-            Op::Merge(_) => Err(SolveError::Step {
-                vertex: id,
-                message: "merge steps are not supported yet".into(),
-            }),
+            Op::Merge(_) => self.run_merge(id, vertex, inputs),
         };
+        match &result {
+            Err(SolveError::Cancelled) if show => (self.events)(Event::Canceled { id }),
+            Err(SolveError::Cancelled) => {}
+            Err(e) => (self.events)(Event::Failed {
+                id,
+                elapsed: started.elapsed(),
+                error: e.to_string(),
+            }),
+            Ok(_) => {}
+        }
         if let Ok((_, ran)) = &result
             && show
         {
-            if *ran {
+            if *ran || source {
                 (self.events)(Event::Done {
                     id,
                     elapsed: started.elapsed(),
                 });
-            } else if !matches!(vertex.op, Op::Source(_)) {
+            } else if !matches!(vertex.op, Op::Source(_) | Op::Merge(_)) {
                 (self.events)(Event::Cached {
                     id,
                     name: vertex.meta.name.clone(),
