@@ -20,16 +20,27 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// State directory (store, snapshots, cache index).
-    #[arg(long, global = true, env = "STRATA_ROOT")]
+    #[arg(
+        long,
+        global = true,
+        env = "STRATA_ROOT",
+        value_name = "DIR",
+        help_heading = "Global options"
+    )]
     pub root: Option<PathBuf>,
     /// More log output on stderr (-v info, -vv debug, -vvv trace); `STRATA_LOG` overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Global options")]
     pub verbose: u8,
     /// Registry host spoken to over plain HTTP, like docker's (repeatable; loopback always is).
-    #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
+    #[arg(
+        long = "insecure-registry",
+        global = true,
+        value_name = "HOST",
+        help_heading = "Registry"
+    )]
     pub insecure_registries: Vec<String>,
     /// PEM file of CA certificates trusted for registries, besides the system roots.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Registry")]
     pub registry_ca: Option<PathBuf>,
 }
 
@@ -54,6 +65,17 @@ pub enum Command {
     Logout(crate::commands::login::LogoutArgs),
     /// Push an image of the local store to its registry.
     Push(crate::commands::push::PushArgs),
+    /// Print a shell completion script (`source <(strata completion bash)`).
+    Completion {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print a manual page (roff) on stdout: `strata man build | man -l -`.
+    Man {
+        /// The command whose page to print (`build`, `push`...); none: strata(1).
+        command: Option<String>,
+    },
 }
 
 /// What `--print` shows instead of building.
@@ -63,77 +85,139 @@ pub enum PrintMode {
     Graph,
 }
 
-/// `strata build`.
+/// `strata build`: docker's flags, with docker's names and short forms.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "CONTEXT `-` reads a tar of the context (plain, gzip or zstd) or a bare Dockerfile from stdin, as docker does."
+)]
 pub struct BuildArgs {
-    /// Build context directory.
+    /// Build context: a directory, or `-` for a tar (or a lone Dockerfile) on stdin.
+    #[arg(value_name = "CONTEXT")]
     pub context: PathBuf,
     /// The Dockerfile (`-` reads it from stdin); default `CONTEXT/Dockerfile`.
-    #[arg(short = 'f', long = "file")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "PATH",
+        help_heading = "Input"
+    )]
     pub file: Option<String>,
-    /// Name and tag for the image (repeatable).
-    #[arg(short = 't', long = "tag")]
-    pub tags: Vec<String>,
     /// Build-time variable `KEY=VALUE`, or `KEY` to take it from the environment (repeatable).
-    #[arg(long = "build-arg")]
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]", help_heading = "Input")]
     pub build_args: Vec<String>,
     /// The stage to build (default: the last one).
-    #[arg(long)]
+    #[arg(long, value_name = "STAGE", help_heading = "Input")]
     pub target: Option<String>,
     /// Target platform (`linux/amd64`).
-    #[arg(long)]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", help_heading = "Input")]
     pub platform: Option<String>,
     /// Do not use the cache for any step.
-    #[arg(long)]
+    #[arg(long, help_heading = "Cache")]
     pub no_cache: bool,
     /// Do not use the cache for the steps of these stages (repeatable, comma-separated).
-    #[arg(long = "no-cache-filter", value_delimiter = ',')]
+    #[arg(
+        long = "no-cache-filter",
+        value_delimiter = ',',
+        value_name = "STAGE",
+        help_heading = "Cache"
+    )]
     pub no_cache_filter: Vec<String>,
-    /// Print something about the build instead of running it.
-    #[arg(long, value_enum)]
-    pub print: Option<PrintMode>,
-    /// Push every tag to its registry after the build.
-    #[arg(long)]
-    pub push: bool,
     /// Always look up base images in their registry, even when stored locally.
-    #[arg(long)]
+    #[arg(long, help_heading = "Cache")]
     pub pull: bool,
-    /// Extra output: `type=oci|docker|local|tar,dest=PATH` (repeatable).
-    #[arg(short = 'o', long = "output")]
+    /// Say, for each step that ran, why it missed the cache.
+    #[arg(long, help_heading = "Cache")]
+    pub explain_cache: bool,
+    /// Name and tag for the image (repeatable).
+    #[arg(
+        short = 't',
+        long = "tag",
+        value_name = "NAME[:TAG]",
+        help_heading = "Output"
+    )]
+    pub tags: Vec<String>,
+    /// Push every tag to its registry after the build.
+    #[arg(long, help_heading = "Output")]
+    pub push: bool,
+    /// Extra output: `type=oci|docker|local|tar,dest=PATH`, a directory, or `-` (repeatable).
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "SPEC",
+        help_heading = "Output"
+    )]
     pub outputs: Vec<String>,
+    /// Add a label `KEY=VALUE` to the image (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE", help_heading = "Output")]
+    pub labels: Vec<String>,
     /// Write the image ID (config digest) to this file.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub iidfile: Option<PathBuf>,
     /// Write build metadata (digests, names) as JSON to this file.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub metadata_file: Option<PathBuf>,
-    /// Add a label `KEY=VALUE` to the image (repeatable).
-    #[arg(long = "label")]
-    pub labels: Vec<String>,
     /// Layer compression.
-    #[arg(long, value_enum, default_value = "gzip")]
+    #[arg(long, value_enum, default_value = "gzip", help_heading = "Output")]
     pub compression: CompressionArg,
     /// Compression level (gzip 0-9, zstd 1-22).
-    #[arg(long)]
+    #[arg(long, value_name = "N", help_heading = "Output")]
     pub compression_level: Option<i32>,
     /// Use OCI media types (`false`: Docker schema2).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, help_heading = "Output")]
     pub oci_mediatypes: bool,
+    /// Print only the image ID on stdout: no progress, no status lines.
+    #[arg(short = 'q', long, help_heading = "Output")]
+    pub quiet: bool,
+    /// Progress output on stderr.
+    #[arg(long, value_enum, default_value = "auto", help_heading = "Output")]
+    pub progress: ProgressMode,
+    /// Print something about the build instead of running it.
+    #[arg(long, value_enum, help_heading = "Output")]
+    pub print: Option<PrintMode>,
     /// Secret for `RUN --mount=type=secret`: `id=ID,src=FILE` or `id=ID,env=VAR` (repeatable).
-    #[arg(long = "secret")]
+    #[arg(
+        long = "secret",
+        value_name = "id=ID,src=FILE|env=VAR",
+        help_heading = "Secrets and network"
+    )]
     pub secrets: Vec<String>,
     /// SSH agent for `RUN --mount=type=ssh`: `default` or `ID=SOCKET` (repeatable).
-    #[arg(long = "ssh")]
+    #[arg(
+        long = "ssh",
+        value_name = "default|ID=SOCKET",
+        help_heading = "Secrets and network"
+    )]
     pub ssh: Vec<String>,
+    /// Network of `RUN` steps that do not set `--network` (`default` and `host` both share
+    /// the host's network; `none` gives only loopback).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "default",
+        help_heading = "Secrets and network"
+    )]
+    pub network: NetworkArg,
+    /// Add `HOST:IP` to the `/etc/hosts` of every `RUN` step (repeatable; `HOST=IP` too).
+    #[arg(
+        long = "add-host",
+        value_name = "HOST:IP",
+        help_heading = "Secrets and network"
+    )]
+    pub add_hosts: Vec<String>,
     /// At most this many steps run at once (default: the number of cores).
-    #[arg(long)]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), help_heading = "Execution")]
     pub max_parallelism: Option<usize>,
-    /// Say, for each step that ran, why it missed the cache.
-    #[arg(long)]
-    pub explain_cache: bool,
-    /// Progress output.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub progress: ProgressMode,
+}
+
+/// `--network`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum NetworkArg {
+    /// The host's network (strata has no bridge network).
+    Default,
+    /// Only loopback.
+    None,
+    /// The host's network.
+    Host,
 }
 
 /// `--compression`.
@@ -158,6 +242,8 @@ pub enum ProgressMode {
     Plain,
     /// One JSON event per line on stderr.
     Json,
+    /// Nothing on success (errors are still printed).
+    Quiet,
 }
 
 /// `strata debug ...`.

@@ -1,12 +1,14 @@
 //! One module per command.
 
 mod build;
+mod completion;
 mod debug;
 pub mod images;
 pub mod login;
 pub mod pull;
 pub mod push;
 pub mod rmi;
+mod stdin_context;
 
 use crate::cli::{Cli, Command};
 
@@ -21,5 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login(args) => login::run(&cli.global, args),
         Command::Logout(args) => login::run_logout(&cli.global, args),
         Command::Push(args) => push::run(&cli.global, args),
+        Command::Completion { shell } => completion::completion(shell),
+        Command::Man { command } => completion::man(command.as_deref()),
     }
 }

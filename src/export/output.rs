@@ -57,6 +57,17 @@ pub enum Output {
 }
 
 impl Output {
+    /// Whether this output streams to stdout (`-o -`, `dest=-`): the build then prints
+    /// nothing else there, or the archive would be corrupt.
+    pub fn writes_to_stdout(&self) -> bool {
+        match self {
+            Output::Oci { dest, .. } | Output::Docker { dest, .. } | Output::Tar { dest } => {
+                *dest == Destination::Stdout
+            }
+            Output::Local { .. } => false,
+        }
+    }
+
     /// Parses one `--output` value.
     pub fn parse(spec: &str) -> Result<Output> {
         let invalid = |reason: String, hint: &str| ExportError::InvalidOutput {

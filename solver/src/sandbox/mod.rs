@@ -63,7 +63,7 @@ pub use init::INIT_MARKER;
 pub use spec::{
     CancelHandle, DEFAULT_HOSTNAME, DEFAULT_PATH, DEFAULT_PIDS_LIMIT, EtcFiles, ExitStatus, Ids,
     Mount, MountKind, Network, OutputSink, ProcessSpec, RootMount, RunOutcome, Stream,
-    filter_resolv_conf, hosts_file, resolv_conf_from_host,
+    filter_resolv_conf, hosts_file, hosts_file_with_extra, resolv_conf_from_host,
 };
 pub use user::{UserError, resolve_user};
 

@@ -191,6 +191,17 @@ pub fn hosts_file(hostname: &str) -> String {
     format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 }
 
+/// [`hosts_file`] plus one `IP<TAB>NAME` line per `--add-host` entry, in order, as Docker
+/// appends them. An entry is `name:ip`: the first `:` separates, so an IPv6 address needs no
+/// brackets. The CLI validated the entries; one without a `:` is skipped.
+pub fn hosts_file_with_extra(hostname: &str, extra_hosts: &[String]) -> String {
+    let mut out = hosts_file(hostname);
+    for (name, ip) in extra_hosts.iter().filter_map(|e| e.split_once(':')) {
+        out.push_str(&format!("{ip}\t{name}\n"));
+    }
+    out
+}
+
 /// The host's `/etc/resolv.conf` without loopback nameservers (a host resolver such as
 /// systemd-resolved on 127.0.0.53 is not reachable from another network namespace), or
 /// Docker's public fallback when nothing is left or the file is unreadable.
