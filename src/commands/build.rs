@@ -7,15 +7,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use frontend::lower::{LowerOptions, Lowered};
 use frontend::{DockerfileError, Platform};
-use solver::graph::BuildGraph;
+use solver::graph::{BuildGraph, NetworkMode};
 use solver::solve::{SecretSource, SolveError, SolveOptions, Solver};
 
 use solver::solve::ImageProvider as _;
 
-use crate::cli::{BuildArgs, CompressionArg, GlobalArgs, PrintMode};
+use crate::cli::{BuildArgs, CompressionArg, GlobalArgs, NetworkArg, PrintMode, ProgressMode};
+use crate::commands::stdin_context::{self, StdinContext};
 use crate::diagnostic;
 use crate::export::{self, ExportOptions};
-use crate::progress::Progress;
+use crate::images::PullPolicy;
+use crate::progress::{MetadataSteps, Progress, StepHandle, Summary};
 
 /// Read a Dockerfile from a path, or from stdin for `-`; returns the name to
 /// show in messages and the text.
@@ -162,36 +164,146 @@ fn print_graph(lowered: &Lowered) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--add-host HOST:IP` (or docker's newer `HOST=IP`), checked and normalised to
+/// `HOST:IP` for the sandbox's `/etc/hosts`.
+fn parse_add_hosts(raw: &[String]) -> anyhow::Result<Vec<String>> {
+    raw.iter()
+        .map(|entry| {
+            // `HOST=IP` when `=` comes before any `:` (an IPv6 address has colons).
+            let split = match (entry.find('='), entry.find(':')) {
+                (Some(eq), Some(colon)) if eq < colon => entry.split_once('='),
+                (Some(_), None) => entry.split_once('='),
+                _ => entry.split_once(':'),
+            };
+            let Some((host, ip)) = split else {
+                bail!("invalid --add-host `{entry}`: expected HOST:IP\nhint: write `--add-host db.internal:10.0.0.5`");
+            };
+            let ip_text = ip.trim_start_matches('[').trim_end_matches(']');
+            let valid_host = !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+            if !valid_host {
+                bail!("invalid --add-host `{entry}`: `{host}` is not a host name");
+            }
+            let ip: std::net::IpAddr = ip_text.parse().map_err(|_| {
+                if ip_text == "host-gateway" {
+                    anyhow::anyhow!(
+                        "invalid --add-host `{entry}`: strata has no host gateway (RUN steps share the host's network)\nhint: use `{host}:127.0.0.1`"
+                    )
+                } else {
+                    anyhow::anyhow!("invalid --add-host `{entry}`: `{ip_text}` is not an IP address")
+                }
+            })?;
+            Ok(format!("{host}:{ip}"))
+        })
+        .collect()
+}
+
+/// Where the context and the Dockerfile come from.
+struct Inputs {
+    context: PathBuf,
+    /// The Dockerfile's path, for `<Dockerfile>.dockerignore`; `None` when it came from stdin.
+    dockerfile_path: Option<PathBuf>,
+    /// Its name in messages and its text.
+    name: String,
+    text: String,
+}
+
+/// Reads the context (a directory, or stdin for `-`) and the Dockerfile.
+fn read_inputs(args: &BuildArgs, scratch: &Path) -> anyhow::Result<Inputs> {
+    if args.context.as_os_str() != "-" {
+        let context = args.context.clone();
+        if !context.is_dir() {
+            bail!("build context `{}` is not a directory", context.display());
+        }
+        let dockerfile_path = match args.file.as_deref() {
+            Some("-") => None,
+            Some(p) => Some(PathBuf::from(p)),
+            None => Some(context.join("Dockerfile")),
+        };
+        let (name, text) = match &dockerfile_path {
+            Some(p) => read_dockerfile(&p.to_string_lossy())?,
+            None => read_dockerfile("-")?,
+        };
+        return Ok(Inputs {
+            context,
+            dockerfile_path,
+            name,
+            text,
+        });
+    }
+    if args.file.as_deref() == Some("-") {
+        bail!(
+            "`-f -` and CONTEXT `-` both read stdin\nhint: give the Dockerfile as a file, or put it in the context tar"
+        );
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        bail!(
+            "CONTEXT `-` reads the context from stdin, which is a terminal\nhint: pipe a tar (`tar -c . | strata build -`) or a Dockerfile (`strata build - < Dockerfile`)"
+        );
+    }
+    let dir = scratch.join("stdin-context");
+    match stdin_context::read(std::io::stdin().lock(), &dir)? {
+        StdinContext::Tar(context) => {
+            // As docker does, -f names a file inside the context tar.
+            let path = context.join(args.file.as_deref().unwrap_or("Dockerfile"));
+            if !path.starts_with(&context) || args.file.as_deref().is_some_and(|f| f.contains(".."))
+            {
+                bail!("-f must name a file inside the context tar on stdin");
+            }
+            let (name, text) = read_dockerfile(&path.to_string_lossy())?;
+            Ok(Inputs {
+                context,
+                dockerfile_path: Some(path),
+                name,
+                text,
+            })
+        }
+        StdinContext::Dockerfile { dir, text } => {
+            if let Some(f) = &args.file {
+                bail!("-f `{f}` cannot be used when stdin holds the Dockerfile itself");
+            }
+            Ok(Inputs {
+                context: dir,
+                dockerfile_path: None,
+                name: "Dockerfile".into(),
+                text,
+            })
+        }
+    }
+}
+
 /// Run a build.
 pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
-    let context = args.context.clone();
-    if !context.is_dir() {
-        bail!("build context `{}` is not a directory", context.display());
-    }
-    let dockerfile_path = match args.file.as_deref() {
-        Some("-") => None,
-        Some(p) => Some(PathBuf::from(p)),
-        None => Some(context.join("Dockerfile")),
-    };
-    let (name, text) = match &dockerfile_path {
-        Some(p) => read_dockerfile(&p.to_string_lossy())?,
-        None => read_dockerfile("-")?,
-    };
-    let ast = frontend::parser::parse(&text).map_err(|e| dockerfile_error(&name, &text, &e))?;
+    // Flags are checked before any work, so a typo fails in a second, not after the build.
     let target_platform = match &args.platform {
-        Some(p) => Platform::parse(p).map_err(|e| anyhow::anyhow!("--platform: {}", e.message))?,
+        Some(p) => Platform::parse(p).map_err(|e| match &e.hint {
+            Some(hint) => anyhow::anyhow!("--platform: {}\nhint: {hint}", e.message),
+            None => anyhow::anyhow!("--platform: {}", e.message),
+        })?,
         None => Platform::host(),
     };
     let mut build_args = parse_build_args(&args.build_args)?;
-    let options = LowerOptions {
-        target: args.target.clone(),
-        build_args: build_args.clone(),
-        target_platform: target_platform.clone(),
-        build_platform: Platform::host(),
-        no_cache: args.no_cache,
-        no_cache_filter: args.no_cache_filter.clone(),
-        dockerignore: read_dockerignore(&context, dockerfile_path.as_deref())?,
-    };
+    let extra_hosts = parse_add_hosts(&args.add_hosts)?;
+    let secrets = parse_secrets(&args.secrets)?;
+    // Secret files are checked now, as docker does: a typo fails before the build.
+    for (id, source) in &secrets {
+        if let SecretSource::File(p) = source {
+            std::fs::File::open(p)
+                .with_context(|| format!("--secret `{id}`: cannot read `{}`", p.display()))?;
+        }
+    }
+    let ssh = parse_ssh(&args.ssh)?;
+    let labels = export::parse_labels(&args.labels)?;
+    let compression = export::compression(
+        match args.compression {
+            CompressionArg::Gzip => "gzip",
+            CompressionArg::Zstd => "zstd",
+            CompressionArg::Uncompressed => "uncompressed",
+        },
+        args.compression_level,
+    )?;
     let plan = ExportPlan {
         names: export::normalize_names(&args.tags)?,
         outputs: args
@@ -208,6 +320,13 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
             crate::push::check_destination(t)?;
         }
     }
+    let quiet = args.quiet || args.progress == ProgressMode::Quiet;
+    let progress_mode = if quiet {
+        ProgressMode::Quiet
+    } else {
+        args.progress
+    };
+    let progress = std::sync::Arc::new(Progress::new(progress_mode));
     if args.print.is_none() && rustix::process::geteuid().is_root() {
         // Before any thread exists: step overlays then vanish with this process.
         solver::solve::enter_private_mount_namespace().map_err(anyhow::Error::msg)?;
@@ -215,17 +334,67 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
     let root_path = cache::default_root(global.root.as_deref())?;
     let root = cache::Root::open(&root_path)
         .with_context(|| format!("opening the strata root `{}`", root_path.display()))?;
-    let images = crate::images::LocalImages::new(&root, global, args.pull)?;
-    let lowered = frontend::lower::lower(&ast, &options, &images)
+    let Inputs {
+        context,
+        dockerfile_path,
+        name,
+        text,
+    } = progress.internal(
+        &format!(
+            "[internal] load build definition from {}",
+            dockerfile_label(&args)
+        ),
+        |step| {
+            let inputs = read_inputs(&args, root.scratch_dir())?;
+            step.status(&format!(
+                "transferring dockerfile: {}B done",
+                inputs.text.len()
+            ));
+            Ok::<_, anyhow::Error>(inputs)
+        },
+    )?;
+    let ast = frontend::parser::parse(&text).map_err(|e| dockerfile_error(&name, &text, &e))?;
+    let dockerignore = progress.internal("[internal] load .dockerignore", |step| {
+        let patterns = read_dockerignore(&context, dockerfile_path.as_deref())?;
+        step.status(&format!(
+            "transferring context: {} patterns done",
+            patterns.len()
+        ));
+        Ok::<_, anyhow::Error>(patterns)
+    })?;
+    let options = LowerOptions {
+        target: args.target.clone(),
+        build_args: build_args.clone(),
+        target_platform: target_platform.clone(),
+        build_platform: Platform::host(),
+        no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter.clone(),
+        dockerignore,
+        // `host` is what `default` already is here: keeping it `Default` keeps cache keys.
+        network: match args.network {
+            NetworkArg::None => NetworkMode::None,
+            NetworkArg::Default | NetworkArg::Host => NetworkMode::Default,
+        },
+        extra_hosts,
+    };
+    let pull_policy = if args.pull {
+        PullPolicy::Always
+    } else {
+        PullPolicy::Missing
+    };
+    let images = crate::images::LocalImages::new(&root, global, args.pull)?
+        .with_build_settings(pull_policy, progress.pull_progress());
+    let lowered = frontend::lower::lower(&ast, &options, &MetadataSteps::new(&images, &progress))
         .map_err(|e| dockerfile_error(&name, &text, &e))?;
     for w in &lowered.warnings {
-        eprintln!("warning: {w}");
+        progress.warning(w);
     }
     if let Some(PrintMode::Graph) = args.print {
+        progress.close();
         return print_graph(&lowered);
     }
 
-    let progress = Progress::new(args.progress);
+    progress.set_graph(&lowered.graph);
     let executor = solver::sandbox::BuiltinExecutor::new(root.scratch_dir().join("sandbox"));
     let events = |e| progress.event(e);
     let solve_options = SolveOptions {
@@ -235,8 +404,8 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
         max_parallelism: args
             .max_parallelism
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
-        secrets: parse_secrets(&args.secrets)?,
-        ssh: parse_ssh(&args.ssh)?,
+        secrets,
+        ssh,
     };
     let fetcher = crate::fetch::HttpFetcher::new();
     let solver = Solver::new(solve_options, &images, &executor, &events)
@@ -256,23 +425,17 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
         })
         .transpose()?;
     let options = ExportOptions {
-        compression: export::compression(
-            match args.compression {
-                CompressionArg::Gzip => "gzip",
-                CompressionArg::Zstd => "zstd",
-                CompressionArg::Uncompressed => "uncompressed",
-            },
-            args.compression_level,
-        )?,
+        compression,
         oci_mediatypes: args.oci_mediatypes,
         source_date_epoch: epoch,
-        labels: export::parse_labels(&args.labels)?,
+        labels,
         platform: target_platform.clone(),
         jobs: args
             .max_parallelism
             .unwrap_or_else(|| ExportOptions::default().jobs),
     };
-    progress.status("exporting layers");
+    let export_step = progress.start_internal("exporting to image");
+    export_step.status("exporting layers");
     let base = match &lowered.base {
         Some(b) => images
             .layers(&b.reference, &target_platform.to_string())
@@ -309,14 +472,34 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
     if let Some(p) = &args.metadata_file {
         export::write_metadata_file(&image, &plan.names, p)?;
     }
-    progress.status(&format!("writing image {}", image.manifest.digest));
+    export_step.status(&format!("writing image {} done", image.manifest.digest));
     for name in &plan.names {
-        progress.status(&format!("naming to {name}"));
+        export_step.status(&format!("naming to {name} done"));
     }
+    export_step.done();
+    let mut pushed = Vec::new();
     if args.push {
-        push_names(global, &root, &image, &plan.names, lowered.base.as_ref())?;
+        pushed = progress.internal("pushing layers", |step| {
+            push_names(
+                global,
+                &root,
+                &image,
+                &plan.names,
+                lowered.base.as_ref(),
+                step,
+            )
+        })?;
     }
-    println!("{}", image.config.digest);
+    progress.summary(&Summary {
+        image: image.config.digest.to_string(),
+        manifest: image.manifest.digest.to_string(),
+        tags: args.tags.clone(),
+        pushed,
+    });
+    // The image ID is the one thing on stdout, unless an output streams there.
+    if !plan.outputs.iter().any(export::Output::writes_to_stdout) {
+        println!("{}", image.config.digest);
+    }
     Ok(())
 }
 
@@ -328,21 +511,44 @@ fn push_names(
     image: &export::Image,
     names: &[String],
     base: Option<&frontend::lower::ResolvedImage>,
-) -> anyhow::Result<()> {
+    step: &StepHandle<'_>,
+) -> anyhow::Result<Vec<String>> {
     let mut opts = crate::push::PushOptions::from_global(global);
     opts.mount_from = base
         .map(|b| registry_client::Reference::parse(&b.reference))
         .transpose()
         .ok()
         .flatten();
+    // The build's display reports the push; push's own lines would break its format.
+    opts.progress = false;
     let report = crate::push::push_image(root, &image.manifest.digest, names, &opts)?;
+    step.status(&format!(
+        "{} blob{} uploaded ({}), {} already there, {} mounted",
+        report.uploaded,
+        if report.uploaded == 1 { "" } else { "s" },
+        super::pull::human_size(report.uploaded_bytes),
+        report.existing,
+        report.mounted
+    ));
+    let mut pushed = Vec::with_capacity(report.pushed.len());
     for p in &report.pushed {
-        eprintln!("pushed {}", p.pinned());
+        step.status(&format!("pushed {}", p.pinned()));
+        pushed.push(p.pinned());
     }
-    Ok(())
+    Ok(pushed)
 }
 
-/// Flags checked before any work, so a typo fails in a second, not after the build.
+/// The Dockerfile's name for `[internal] load build definition from NAME`.
+fn dockerfile_label(args: &BuildArgs) -> String {
+    args.file
+        .as_deref()
+        .filter(|f| *f != "-")
+        .and_then(|f| Path::new(f).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "Dockerfile".to_owned())
+}
+
+/// The export flags, checked before any work.
 struct ExportPlan {
     names: Vec<String>,
     outputs: Vec<export::Output>,
@@ -378,6 +584,30 @@ mod tests {
         assert_eq!(args.get("B").map(String::as_str), Some(""));
         assert!(!args.contains_key("STRATA_TEST_UNSET_VAR"));
         assert!(parse_build_args(&["=x".into()]).is_err());
+    }
+
+    #[test]
+    fn add_hosts_normalise_to_host_colon_ip() {
+        let hosts = parse_add_hosts(&[
+            "db:10.0.0.5".into(),
+            "v6:fd00::1".into(),
+            "eq=192.168.1.1".into(),
+            "br:[::1]".into(),
+        ])
+        .unwrap();
+        assert_eq!(
+            hosts,
+            ["db:10.0.0.5", "v6:fd00::1", "eq:192.168.1.1", "br:::1"]
+        );
+        for bad in [
+            "nohost",
+            ":1.2.3.4",
+            "db:nope",
+            "bad host:1.2.3.4",
+            "gw:host-gateway",
+        ] {
+            assert!(parse_add_hosts(&[bad.into()]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //!
 //! stdout gets the pinned reference (`docker.io/library/busybox:latest@sha256:...`) and
 //! nothing else, so scripts can capture it; progress goes to stderr: a bar per blob when
-//! stderr is a terminal, else one line per blob as it completes.
+//! stderr is a terminal that can redraw (not `TERM=dumb`, no `NO_COLOR`), else one line
+//! per blob as it completes, or JSON lines (`--progress=json`, `docs/progress-json.md`).
 
 use std::collections::HashMap;
-use std::io::IsTerminal as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,6 +58,8 @@ pub enum PullProgressMode {
     Tty,
     /// One line per blob when it is done.
     Plain,
+    /// One JSON object per event (`docs/progress-json.md`).
+    Json,
 }
 
 /// Pull one image.
@@ -72,13 +74,15 @@ pub fn run(global: &GlobalArgs, args: PullArgs) -> anyhow::Result<()> {
     let use_bars = !args.quiet
         && match args.progress {
             PullProgressMode::Tty => true,
-            PullProgressMode::Auto => std::io::stderr().is_terminal(),
-            PullProgressMode::Plain => false,
+            PullProgressMode::Auto => crate::progress::terminal_can_draw(),
+            PullProgressMode::Plain | PullProgressMode::Json => false,
         };
+    let json = !args.quiet && args.progress == PullProgressMode::Json;
     let bars = use_bars.then(|| Arc::new(BarProgress::new()));
     let progress: Arc<dyn PullProgress> = match (&bars, args.quiet) {
         (Some(bars), _) => Arc::clone(bars) as Arc<dyn PullProgress>,
         (None, true) => Arc::new(images::NoProgress),
+        (None, false) if json => Arc::new(JsonProgress),
         (None, false) => Arc::new(PlainProgress),
     };
     let policy = match args.policy {
@@ -92,7 +96,22 @@ pub fn run(global: &GlobalArgs, args: PullArgs) -> anyhow::Result<()> {
     if let Some(bars) = &bars {
         bars.finish();
     }
-    if !args.quiet {
+    if json {
+        let line = serde_json::json!({
+            "v": crate::progress::JSON_VERSION,
+            "type": "pulled",
+            "time": crate::progress::iso8601(std::time::SystemTime::now()),
+            "name": image.name,
+            "reference": image.reference,
+            "platform": image.platform.to_string(),
+            "manifest": image.manifest_digest,
+            "index": image.index_digest,
+            "image": image.config.digest,
+            "downloaded_blobs": image.downloaded_blobs,
+            "downloaded_bytes": image.downloaded_bytes,
+        });
+        eprintln!("{line}");
+    } else if !args.quiet {
         let from_index = image
             .index_digest
             .as_deref()
@@ -155,6 +174,17 @@ impl PullProgress for PlainProgress {
                 eprintln!("{} {} {what}", short_digest(digest), human_size(size));
             }
             _ => {}
+        }
+    }
+}
+
+/// One JSON object per event on stderr (`docs/progress-json.md`).
+struct JsonProgress;
+
+impl PullProgress for JsonProgress {
+    fn event(&self, event: PullEvent<'_>) {
+        if let Some(line) = crate::progress::pull_event_json(&event) {
+            eprintln!("{line}");
         }
     }
 }

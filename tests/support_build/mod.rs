@@ -98,7 +98,8 @@ impl Run {
     }
 
     /// The progress steps of this run: for each `#N [stage i/n] INSTR` line, the
-    /// instruction text (`RUN echo hi`) and whether it was `CACHED`.
+    /// instruction text (`RUN echo hi`) and whether it was `CACHED`. `[internal]`
+    /// steps and `FROM` (never cached: they are not Dockerfile steps) are left out.
     pub fn steps(&self) -> Vec<Step> {
         let mut steps: BTreeMap<String, Step> = BTreeMap::new();
         let mut order = Vec::new();
@@ -116,6 +117,9 @@ impl Run {
                 .strip_prefix('[')
                 .and_then(|rest| rest.split_once("] "))
             {
+                if stage == "internal" || instr.starts_with("FROM ") {
+                    continue;
+                }
                 if !steps.contains_key(num) {
                     order.push(num.to_string());
                 }
