@@ -315,6 +315,10 @@ impl Transport {
                 "log in with `strata login {}` or check the saved credentials",
                 req.registry
             )),
+            ErrorKind::NotFound if req.url.path().contains("/manifests/") => Some(format!(
+                "check the repository name and tag; if the image is private, log in with `strata login {}`",
+                req.registry
+            )),
             _ => None,
         };
         Err(Error::Registry {
@@ -331,17 +335,58 @@ impl Transport {
     pub fn network_error(&self, req: &Request, e: reqwest::Error) -> Error {
         let e = e.without_url();
         let mut detail = e.to_string();
+        let mut innermost = detail.clone();
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
+            innermost = s.to_string();
             detail.push_str(": ");
-            detail.push_str(&s.to_string());
+            detail.push_str(&innermost);
             source = s.source();
+        }
+        let host = match (req.url.host_str(), req.url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => req.registry.clone(),
+        };
+        if e.is_connect() {
+            // reqwest's chain repeats itself ("error sending request: client error
+            // (Connect): tcp connect error: ..."); the innermost cause says it all.
+            detail = format!("cannot connect to `{host}`: {innermost}");
+        }
+        if let Some(hint) = network_hint(&detail, &host) {
+            detail.push_str("\nhint: ");
+            detail.push_str(&hint);
         }
         Error::Network {
             method: req.method.to_string(),
             url: RedactedUrl::new(req.url.clone()),
             detail,
         }
+    }
+}
+
+/// What a user can do about a request that got no answer, recognised from the cause's
+/// text (reqwest, hyper and rustls expose no stable kinds for these).
+fn network_hint(detail: &str, host: &str) -> Option<String> {
+    let lower = detail.to_ascii_lowercase();
+    if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+        Some(format!(
+            "the TLS connection to `{host}` failed: if the registry uses a private CA or a self-signed certificate, pass it with `--registry-ca FILE`; if it serves plain HTTP, use `--insecure-registry {host}`"
+        ))
+    } else if lower.contains("connection refused") {
+        Some(format!(
+            "nothing accepts connections at `{host}`: check that the registry is running and that the host and port are right"
+        ))
+    } else if lower.contains("dns error") || lower.contains("lookup address") {
+        Some(format!(
+            "the name in `{host}` does not resolve: check the spelling and the network's DNS"
+        ))
+    } else if lower.contains("timed out") || lower.contains("timeout") {
+        Some(format!(
+            "`{host}` did not answer in time: check the network, a firewall or a proxy"
+        ))
+    } else {
+        None
     }
 }
 
@@ -423,5 +468,32 @@ fn classify(status: u16, codes: &[String]) -> ErrorKind {
             ErrorKind::NotFound
         }
         _ => ErrorKind::InvalidResponse,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::network_hint;
+
+    #[test]
+    fn network_failures_say_what_to_do() {
+        let tls = network_hint(
+            "cannot connect to `h:1`: invalid peer certificate: UnknownIssuer",
+            "h:1",
+        );
+        assert!(tls.is_some_and(
+            |h| h.contains("--registry-ca FILE") && h.contains("--insecure-registry h:1")
+        ));
+        let refused = network_hint(
+            "cannot connect to `h:1`: Connection refused (os error 111)",
+            "h:1",
+        );
+        assert!(refused.is_some_and(|h| h.contains("is running")));
+        let dns = network_hint(
+            "dns error: failed to lookup address information",
+            "nope.invalid",
+        );
+        assert!(dns.is_some_and(|h| h.contains("does not resolve")));
+        assert_eq!(network_hint("connection reset by peer", "h"), None);
     }
 }

@@ -103,7 +103,7 @@ pub enum SandboxError {
         source: std::io::Error,
     },
     /// A setup step inside the sandbox failed.
-    #[error("sandbox setup failed: {0}")]
+    #[error("sandbox setup failed: {cause}{hint}", cause = .0, hint = setup_hint(.0))]
     Setup(SetupError),
     /// `argv[0]` was not found or not executable.
     #[error("exec: `{program}`: {reason}\nhint: check the image's PATH and that the file exists")]
@@ -125,6 +125,19 @@ pub enum SandboxError {
     /// USER could not be resolved.
     #[error(transparent)]
     User(#[from] super::user::UserError),
+}
+
+/// What to do when the host refuses the isolation a RUN step needs: without
+/// `CAP_SYS_ADMIN` (not root, or a container without privileges) no mount or pid
+/// namespace can be made, and strata has no rootless mode yet.
+fn setup_hint(e: &SetupError) -> &'static str {
+    if e.errno == libc::EPERM {
+        "\nhint: RUN steps need root (to create mount and pid namespaces and mount overlayfs); run strata as root, or in a container started with --privileged"
+    } else if e.errno == libc::ENODEV {
+        "\nhint: the kernel lacks a file system the sandbox needs (overlay, proc or tmpfs)"
+    } else {
+        ""
+    }
 }
 
 impl SandboxError {
