@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): push an image with one 512 MB layer (256 MB random, 256 MB
 # text; gzip) from a strata root to a local registry with `strata push`, and the same
-# image from an OCI layout to another local registry with `skopeo copy`. Prints both
-# wall times, the ratio, and the peak RSS of each (GNU time's "Maximum resident set
-# size", i.e. VmHWM).
+# image from an OCI layout to another local registry with `skopeo copy`; where dockerd
+# is installed (Debian docker.io) and we are root, also with `docker push` from a
+# private daemon that `docker load`ed the same image, to a third registry. Prints the
+# wall times, the ratios, and the peak RSS of strata and skopeo (GNU time's "Maximum
+# resident set size", i.e. VmHWM; docker's work happens in the daemon, so its client's
+# RSS means nothing).
 #
 # Usage: benches/push_512mb.sh            (builds strata --release first)
 #        STRATA=/path/to/strata benches/push_512mb.sh
-# Needs: docker-registry, skopeo, GNU time (installed with apt-get if missing), ~2.5 GB
-# free under $TMPDIR.
+#        NO_DOCKER=1 benches/push_512mb.sh  (skip docker push)
+# Needs: docker-registry, skopeo, GNU time (installed with apt-get if missing), ~3.5 GB
+# free under $TMPDIR (~2.5 GB without docker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,9 +31,14 @@ if [ -z "${STRATA:-}" ]; then
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/strata-push-bench.XXXXXX")
-pids=()
+dockerd_pid=
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for f in "$work"/*/pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  if [ -n "$dockerd_pid" ]; then
+    # SIGTERM: dockerd stops its containerd and unmounts its layers before exiting.
+    kill "$dockerd_pid" 2>/dev/null || true
+    for _ in $(seq 200); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -53,7 +62,8 @@ http:
   addr: 127.0.0.1:$port
 EOF
   /usr/bin/docker-registry serve "$work/$name/config.yml" >"$work/$name/log" 2>&1 &
-  pids+=($!)
+  # Called in $(...): a subshell, so the pid goes to a file for cleanup.
+  echo $! >"$work/$name/pid"
   for _ in $(seq 100); do
     curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
     sleep 0.1
@@ -117,9 +127,54 @@ rss_mb() { awk -F': ' '/Maximum resident/ { printf "%.1f", $2 / 1024 }' "$1"; }
 
 strata_s=$(seconds "$work/strata.time")
 skopeo_s=$(seconds "$work/skopeo.time")
+
+# docker push: a private daemon (own data root, exec root and socket, no networking
+# set-up) loads the same image from a `docker save`-style tarball of the layout, then
+# pushes it. It recompresses the layer from its overlay2 copy (a loaded image has no
+# compressed blob to reuse): that is what docker users pay.
+docker_s=
+docker_note="not run (NO_DOCKER set)"
+if [ -z "${NO_DOCKER:-}" ]; then
+  docker_note="not run (no /usr/sbin/dockerd, or not root)"
+fi
+if [ -z "${NO_DOCKER:-}" ] && [ -x /usr/sbin/dockerd ] && [ "$(id -u)" -eq 0 ]; then
+  docker_client=/usr/bin/docker
+  [ -x "$docker_client" ] || docker_client=docker
+  docker_registry=$(start_registry docker-registry)
+  d="$work/dockerd"
+  mkdir -p "$d"
+  /usr/sbin/dockerd --bridge=none --iptables=false --ip-forward=false --ip-masq=false \
+    --userland-proxy=false --data-root "$d/data" --exec-root "$d/exec" \
+    --pidfile "$d/dockerd.pid" -H "unix://$d/d.sock" >"$d/log" 2>&1 &
+  dockerd_pid=$!
+  dk() { DOCKER_CONFIG="$d/client" "$docker_client" -H "unix://$d/d.sock" "$@"; }
+  for _ in $(seq 300); do dk version >/dev/null 2>&1 && break; sleep 0.2; done
+  echo "== docker load" >&2
+  printf '[{"Config":"blobs/sha256/%s","RepoTags":["%s/bench:1"],"Layers":["blobs/sha256/%s"]}]' \
+    "$config_digest" "$docker_registry" "$layer_digest" >"$work/layout/manifest.json"
+  tar -C "$work/layout" -cf "$work/docker.tar" manifest.json blobs
+  rm "$work/layout/manifest.json"
+  dk load -q -i "$work/docker.tar" >&2
+  rm "$work/docker.tar"
+  sync
+  echo "== docker push" >&2
+  /usr/bin/time -v -o "$work/docker.time" "$docker_client" -H "unix://$d/d.sock" \
+    push -q "$docker_registry/bench:1" >"$work/docker.out"
+  docker_s=$(seconds "$work/docker.time")
+  docker_note="$(tail -1 "$work/docker.out")"
+fi
+
 echo
 echo "image:   one layer, 512 MiB uncompressed ($((layer_size / 1000000)) MB gzip), manifest sha256:${manifest_digest:0:12}"
 echo "pushed:  $(cat "$work/strata.out")"
 printf 'strata push:  %6.2f s   peak RSS %s MB\n' "$strata_s" "$(rss_mb "$work/strata.time")"
 printf 'skopeo copy:  %6.2f s   peak RSS %s MB\n' "$skopeo_s" "$(rss_mb "$work/skopeo.time")"
+if [ -n "$docker_s" ]; then
+  printf 'docker push:  %6.2f s   (work done in dockerd; %s)\n' "$docker_s" "$docker_note"
+else
+  echo "docker push:  $docker_note"
+fi
 awk -v a="$strata_s" -v b="$skopeo_s" 'BEGIN { printf "ratio strata/skopeo: %.2f\n", a / b }'
+if [ -n "$docker_s" ]; then
+  awk -v a="$strata_s" -v b="$docker_s" 'BEGIN { printf "ratio strata/docker: %.2f\n", a / b }'
+fi

@@ -161,3 +161,42 @@ fn a_malformed_output_fails_with_a_hint() {
     assert!(stderr.contains("unknown type `zip`"), "{stderr}");
     assert!(stderr.contains("hint:"), "{stderr}");
 }
+
+/// `dest=-`: the archive is the whole of stdout (the image ID is not printed after it),
+/// and skopeo reads what was streamed.
+#[test]
+fn archives_stream_to_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path(), "streamed\n");
+    let root = dir.path().join("root");
+    for (kind, transport) in [("oci", "oci-archive"), ("docker", "docker-archive")] {
+        let output = format!("type={kind},dest=-");
+        let out = build(&root, &ctx, &["-t", "app:1", "--output", &output]);
+        assert_success(&out);
+        let file = dir.path().join(format!("{kind}.tar"));
+        fs::write(&file, &out.stdout).unwrap();
+        let image = skopeo_inspect(&format!("{transport}:{}", file.display()));
+        assert_eq!(image["Layers"].as_array().unwrap().len(), 2, "{kind}");
+        assert_eq!(image["Labels"]["a"], "1", "{kind}");
+    }
+}
+
+/// A docker tarball of zstd layers is written, with a warning that older Docker daemons
+/// cannot load it (Debian 12's docker.io 20.10 fails with "invalid tar header").
+#[test]
+fn zstd_docker_archive_warns_about_old_docker() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path(), "zstd\n");
+    let file = dir.path().join("docker.tar");
+    let output = format!("type=docker,dest={}", file.display());
+    let out = build(
+        &dir.path().join("root"),
+        &ctx,
+        &["-t", "app:1", "--compression=zstd", "--output", &output],
+    );
+    assert_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs Docker 23.0 or later"), "{stderr}");
+    let image = skopeo_inspect(&format!("docker-archive:{}", file.display()));
+    assert_eq!(image["Layers"].as_array().unwrap().len(), 2);
+}

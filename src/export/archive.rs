@@ -5,8 +5,8 @@
 //! `index.json` naming the manifest, `oci-layout`. The docker tarball adds docker's own
 //! `manifest.json` (`[{Config, RepoTags, Layers}]`, paths into `blobs/`) and the legacy
 //! `repositories` file, as `docker save` has written since Docker 25, so it loads with
-//! `docker load` (which decompresses gzip and zstd layers itself) and reads as an OCI
-//! layout too. Blobs are streamed from the store through verifying readers, never held
+//! `docker load` (which decompresses gzip layers itself, and zstd ones from Docker 23.0
+//! on) and reads as an OCI layout too. Blobs are streamed from the store through verifying readers, never held
 //! in memory; entries are in a fixed order with fixed owners and times, so the same
 //! image gives the same archive bytes.
 
@@ -58,11 +58,25 @@ pub(crate) fn write_oci_layout(
 }
 
 /// Writes `image` as a tarball `docker load` accepts.
+///
+/// zstd layers are written as they are, with a warning: Docker before 23.0 (Debian 12's
+/// docker.io 20.10 among them) fails to load them with `archive/tar: invalid tar header`,
+/// and that message does not say why.
 pub(crate) fn write_docker_archive(
     image: &Image,
     dest: &Destination,
     names: &[String],
 ) -> Result<()> {
+    if image
+        .layers
+        .iter()
+        .any(|l| super::layers::needs_oci(&l.media_type))
+    {
+        tracing::warn!(
+            "the docker archive holds zstd layers: `docker load` needs Docker 23.0 or later \
+             (use `--compression=gzip` for older daemons)"
+        );
+    }
     let sink = Sink::open(dest)?;
     let mut entries = TarEntries::new(sink, dest.label(), image.source_date_epoch);
     write_layout(image, &mut entries, names, true)?;
