@@ -1,54 +1,143 @@
 #!/usr/bin/env bash
-# End to end: build strata, make a busybox base image from Debian's busybox-static,
-# start a local registry, push the base, build testdata/demo (RUN, COPY, heredoc,
-# cache mount, multi-stage) from it and push the result. Needs root.
+# The README's first command, end to end on a fresh Debian 12 machine (as root):
+# installs what strata needs (scripts/deps.sh), builds strata (release), makes the
+# busybox base image locally (examples/make-bases.sh), starts a docker-registry on a
+# free 127.0.0.1 port, builds examples/static-site (COPY, RUN, a heredoc, two stages)
+# and pushes it there, prints the pushed digest and inspects it with skopeo, rebuilds
+# from the cache, and stops the registry on exit.
+#
+# Usage: scripts/demo.sh [--keep]
+#   --keep  leave the registry running after the demo, until Ctrl-C, to look around
+# Environment: STRATA_BIN (use this binary instead of building the release one),
+# STRATA_ROOT (strata's state; default a temporary directory removed at exit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+keep=
+for arg in "$@"; do
+  case "$arg" in
+    --keep) keep=1 ;;
+    *)
+      echo "usage: scripts/demo.sh [--keep]" >&2
+      exit 2
+      ;;
+  esac
+done
+
+say() { printf '\n==> %s\n' "$*" >&2; }
+
+say "prerequisites (scripts/deps.sh)"
 scripts/deps.sh
-cargo build --release --locked
-strata="$PWD/target/release/strata"
+
+if [ -n "${STRATA_BIN:-}" ]; then
+  strata=$STRATA_BIN
+else
+  say "building strata (cargo build --release --locked)"
+  cargo build --release --locked
+  strata="${CARGO_TARGET_DIR:-$PWD/target}/release/strata"
+fi
+export STRATA_BIN=$strata
 
 work=$(mktemp -d /tmp/strata-demo.XXXXXX)
-export STRATA_ROOT="$work/root"
-cleanup() { [ -n "${registry_pid:-}" ] && kill "$registry_pid" 2>/dev/null; rm -rf "$work"; }
+export STRATA_ROOT=${STRATA_ROOT:-$work/root}
+registry_pid=
+cleanup() {
+  if [ -n "$registry_pid" ]; then
+    kill "$registry_pid" 2>/dev/null || true
+    wait "$registry_pid" 2>/dev/null || true
+    echo "registry stopped" >&2
+  fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-# A registry on a free loopback port.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/registry.yml" <<YML
+# Whether a docker-registry answers /v2/ on 127.0.0.1:$1 (bash's /dev/tcp: no curl
+# on a fresh machine).
+registry_answers() (
+  exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+  printf 'GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+  IFS= read -r -t 2 status <&3 || status=
+  [[ "$status" == "HTTP/1.0 200"* || "$status" == "HTTP/1.1 200"* ]]
+)
+
+# Starts docker-registry on a free loopback port: a random port that nothing answers
+# on, retried if the registry cannot bind it after all.
+start_registry() {
+  local attempt
+  for attempt in $(seq 20); do
+    port=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
+    cat >"$work/registry.yml" <<YML
 version: 0.1
+log:
+  level: warn
 storage:
   filesystem:
     rootdirectory: $work/registry
 http:
   addr: 127.0.0.1:$port
 YML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+    docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+    registry_pid=$!
+    for _ in $(seq 100); do
+      kill -0 "$registry_pid" 2>/dev/null || break
+      if registry_answers "$port" 2>/dev/null && kill -0 "$registry_pid" 2>/dev/null; then
+        return 0
+      fi
+      sleep 0.1
+    done
+    kill "$registry_pid" 2>/dev/null || true
+    wait "$registry_pid" 2>/dev/null || true
+    registry_pid=
+    echo "registry did not start on port $port (attempt $attempt):" >&2
+    tail -3 "$work/registry.log" >&2
+  done
+  return 1
+}
+
+say "base image busybox:latest, made locally (examples/make-bases.sh busybox)"
+examples/make-bases.sh busybox >&2
+
+say "a local registry"
+start_registry
 registry="127.0.0.1:$port"
-echo "registry: $registry"
+echo "registry: $registry (docker-registry, pid $registry_pid)"
 
-# The base image: busybox-static as a root filesystem in scratch.
-ctx="$work/base"
-mkdir -p "$ctx/rootfs/bin" "$ctx/rootfs/etc" "$ctx/rootfs/tmp" "$ctx/rootfs/root"
-cp /bin/busybox "$ctx/rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do
-  [ "$applet" = busybox ] || ln -sf busybox "$ctx/rootfs/bin/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$ctx/rootfs/etc/passwd"
-printf 'root:x:0:\nnobody:x:65534:\n' > "$ctx/rootfs/etc/group"
-chmod 1777 "$ctx/rootfs/tmp"
-cp testdata/demo/base.Dockerfile "$ctx/Dockerfile"
-"$strata" build --progress=plain -t "$registry/base/busybox:latest" --push "$ctx"
+image="$registry/examples/static-site:latest"
+say "strata build --push -t $image examples/static-site"
+"$strata" build --progress=plain -t "$image" --push \
+  --metadata-file "$work/metadata.json" examples/static-site >"$work/image-id"
+digest=$(sed -n 's/.*"containerimage.digest": *"\(sha256:[0-9a-f]\{64\}\)".*/\1/p' "$work/metadata.json")
+[ -n "$digest" ] || {
+  echo "no containerimage.digest in the metadata file:" >&2
+  cat "$work/metadata.json" >&2
+  exit 1
+}
+echo "image id: $(cat "$work/image-id")"
+echo "pushed: $image"
+echo "digest: $digest"
+inspect="skopeo inspect --tls-verify=false docker://$registry/examples/static-site@$digest"
+echo "inspect: $inspect"
 
-# The demo image, from that base.
-"$strata" build --progress=plain --build-arg "BASE=$registry/base/busybox:latest" \
-  -t "$registry/demo/app:1.0" --push --iidfile "$work/iid" testdata/demo
-echo "image id: $(cat "$work/iid")"
-skopeo inspect --tls-verify=false "docker://$registry/demo/app:1.0" | head -20
+say "$inspect"
+$inspect >"$work/inspect.json"
+grep -E '"(Name|Digest|Created|Architecture|Os)"' "$work/inspect.json" >&2
+grep -q "\"Digest\": \"$digest\"" "$work/inspect.json" || {
+  echo "the registry holds another digest than the one strata pushed:" >&2
+  cat "$work/inspect.json" >&2
+  exit 1
+}
 
-# A rebuild hits the cache for every step.
-"$strata" build --progress=plain --build-arg "BASE=$registry/base/busybox:latest" \
-  -t "$registry/demo/app:1.0" testdata/demo 2>&1 | grep -c CACHED | xargs echo "cached steps on rebuild:"
+say "rebuild: every step comes from the cache"
+"$strata" build --progress=plain -t "$image" examples/static-site 2>"$work/rebuild.log" >/dev/null
+cached=$(grep -c ' CACHED$' "$work/rebuild.log" || true)
+echo "cached steps on rebuild: $cached"
 echo "demo: ok"
+
+if [ -n "$keep" ]; then
+  trap 'exit 0' INT TERM
+  echo "the registry stays up at $registry until Ctrl-C; try: $inspect"
+  wait "$registry_pid"
+fi
