@@ -4,9 +4,9 @@
 //! when that is certainly safe:
 //! - no other strata process holds a lease on the store (a pull or build in flight
 //!   writes blobs before it tags them): the collection lock is *tried*, never waited for;
-//! - no build cache exists yet: the cache index (`<root>/index`) can name layer blobs
-//!   that no tag reaches, and it offers no way to list them yet, so with a cache index
-//!   present the blobs are left for a later `strata prune`.
+//! - the build cache keeps its layers: the layer blobs its records pin (read from the
+//!   cache index after the collection lock is held, so no build adds one meanwhile) are
+//!   extra roots, so a rebuild of a removed image still hits the cache and reuses them.
 //!
 //! stdout: `Untagged: NAME` per name and `Deleted: DIGEST` per removed blob, as docker
 //! prints them; notes about skipped collection go to stderr.
@@ -37,19 +37,35 @@ pub fn run(global: &GlobalArgs, args: RmiArgs) -> anyhow::Result<()> {
     for input in &args.references {
         match untag(store, input) {
             Ok(name) => println!("Untagged: {name}"),
-            Err(e) => {
-                eprintln!("error: {}", crate::render_error(&e));
-                failures.push(input.clone());
-            }
+            Err(e) => failures.push(e),
         }
     }
     if !args.no_prune {
         collect(&root)?;
     }
-    if !failures.is_empty() {
-        anyhow::bail!("cannot remove {}", failures.join(", "));
+    // One message, as for every failure: the error itself, or a list of them.
+    match failures.len() {
+        0 => Ok(()),
+        1 => Err(failures.remove(0)),
+        n => {
+            // Each failure on its own line; their hints once, at the end.
+            let mut lines = vec![format!("cannot remove {n} images:")];
+            let mut hints: Vec<String> = Vec::new();
+            for e in &failures {
+                for line in crate::render_error(e).lines() {
+                    if line.starts_with("hint: ") {
+                        if !hints.iter().any(|h| h == line) {
+                            hints.push(line.to_owned());
+                        }
+                    } else {
+                        lines.push(format!("  {line}"));
+                    }
+                }
+            }
+            lines.extend(hints);
+            anyhow::bail!("{}", lines.join("\n"))
+        }
     }
-    Ok(())
 }
 
 /// Removes the name `input` normalises to; a name as stored is accepted too.
@@ -77,12 +93,6 @@ fn untag(store: &cache::Store, input: &str) -> anyhow::Result<String> {
 
 /// Removes unreferenced blobs when it is safe, else says why not.
 fn collect(root: &cache::Root) -> anyhow::Result<()> {
-    if root.path().join("index").exists() {
-        eprintln!(
-            "note: blobs kept: the build cache may reference them\nhint: `strata prune` removes unused cache records and blobs"
-        );
-        return Ok(());
-    }
     let store = root.store();
     let guard = match store.try_lock_gc() {
         Ok(guard) => guard,
@@ -94,7 +104,13 @@ fn collect(root: &cache::Root) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e).context("cannot lock the store for garbage collection"),
     };
-    let report = guard.collect(&[]).context("garbage collection failed")?;
+    let records = cache::records::Records::new(root.path().join("index"));
+    let pinned = records
+        .pinned_blobs()
+        .context("cannot read the build cache's layer records; no blob was removed")?;
+    let report = guard
+        .collect(&pinned)
+        .context("garbage collection failed")?;
     for digest in &report.removed {
         println!("Deleted: {digest}");
     }
