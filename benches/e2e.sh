@@ -223,6 +223,8 @@ if [ -z "${NO_DOCKER:-}" ] && command -v dockerd >/dev/null; then
   dockerd_pid=$!
   export DOCKER_HOST="unix://$sock" DOCKER_BUILDKIT=1 DOCKER_CONFIG="$work/docker-config"
   mkdir -p "$DOCKER_CONFIG"
+  # buildah reads this too (for auth) and fails when the file is missing.
+  echo '{}' > "$DOCKER_CONFIG/config.json"
   for _ in $(seq 100); do "$docker" version > /dev/null 2>&1 && break; sleep 0.2; done
   if ! "$docker" version > /dev/null 2>&1; then
     echo "## docker: dockerd did not start; last lines of its log:"

@@ -7,16 +7,18 @@
 //! holds it?". Values are JSON so the format can grow fields; the schema
 //! version is part of the table names.
 //!
-//! redb allows one open handle per file, and several strata processes may share
-//! a root, so the database is opened for each transaction and an open that
-//! finds it busy is retried with backoff. A transaction is short (a lookup or a
-//! handful of inserts), so waiting is rare and brief.
+//! Every [`Records`] of one index in a process shares one open handle
+//! (`handle.rs`), and several strata processes may share a root: redb's
+//! multi-writer mode lets each hold its own handle, one write transaction at a
+//! time. A transaction is short (a lookup or a handful of inserts).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
+
+mod handle;
 
 const STEPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("steps.v1");
 const MEMO: TableDefinition<&[u8], &[u8]> = TableDefinition::new("context-memo.v1");
@@ -87,12 +89,15 @@ pub struct HttpRecord {
 #[derive(Debug, Clone)]
 pub struct Records {
     path: PathBuf,
+    shared: Arc<handle::Shared>,
 }
 
 impl Records {
     /// The index stored at `path` (created on first write).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        let path = path.into();
+        let shared = handle::shared(&path);
+        Self { path, shared }
     }
 
     /// The database file.
@@ -107,22 +112,8 @@ impl Records {
         }
     }
 
-    fn open(&self) -> Result<Database, RecordsError> {
-        let mut delay = Duration::from_millis(2);
-        let mut waited = Duration::ZERO;
-        loop {
-            match Database::create(&self.path) {
-                Ok(db) => return Ok(db),
-                Err(redb::DatabaseError::DatabaseAlreadyOpen)
-                    if waited < Duration::from_secs(60) =>
-                {
-                    std::thread::sleep(delay);
-                    waited += delay;
-                    delay = (delay * 2).min(Duration::from_millis(100));
-                }
-                Err(e) => return Err(self.db_err(e)),
-            }
-        }
+    fn open(&self) -> Result<Arc<Database>, RecordsError> {
+        self.shared.get().map_err(|e| self.db_err(e))
     }
 
     fn get_raw(
@@ -244,6 +235,42 @@ impl Records {
         self.put_raw(BLOBS, key.as_bytes(), &bytes)
     }
 
+    /// The blobs the layer records pin, for garbage collection: a step's layer blob
+    /// stays in the store after the last image using it is removed, so a rebuild
+    /// reuses it instead of compressing again. These are extra roots for
+    /// [`GcGuard::collect`](crate::GcGuard::collect); read them after taking the guard.
+    ///
+    /// A root without an index (no build ran yet) pins nothing, and the index is not
+    /// created by asking. A record whose digest does not parse pins nothing either: it
+    /// can never be reused ([`Digest::parse`](crate::Digest::parse) rejects it there too).
+    pub fn pinned_blobs(&self) -> Result<Vec<crate::Digest>, RecordsError> {
+        use redb::ReadableTable;
+        if !self.path.exists() {
+            return Ok(Vec::new());
+        }
+        let db = self.open()?;
+        let txn = db.begin_read().map_err(|e| self.db_err(e))?;
+        let t = match txn.open_table(BLOBS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.db_err(e)),
+        };
+        let mut out = Vec::new();
+        for entry in t.iter().map_err(|e| self.db_err(e))? {
+            let (_, v) = entry.map_err(|e| self.db_err(e))?;
+            let record: BlobRecord = self.decode(v.value())?;
+            match crate::Digest::parse(&record.digest) {
+                Ok(digest) => out.push(digest),
+                Err(_) => {
+                    tracing::debug!(digest = %record.digest, "layer record with an unusable digest pins nothing")
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     /// The last download of a remote file; `source` names it (its URL and
     /// the file name it is stored under).
     pub fn http(&self, source: &str) -> Result<Option<HttpRecord>, RecordsError> {
@@ -266,6 +293,24 @@ impl Records {
     /// Remember what a step was run with (an opaque encoding of its inputs).
     pub fn put_last_inputs(&self, name: &str, inputs: &[u8]) -> Result<(), RecordsError> {
         self.put_raw(LAST, name.as_bytes(), inputs)
+    }
+
+    /// Remember what many steps were run with, in one transaction (one commit's
+    /// fsyncs for a whole build instead of one per step).
+    pub fn put_many_last_inputs(&self, entries: &[(String, Vec<u8>)]) -> Result<(), RecordsError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let db = self.open()?;
+        let txn = db.begin_write().map_err(|e| self.db_err(e))?;
+        {
+            let mut t = txn.open_table(LAST).map_err(|e| self.db_err(e))?;
+            for (name, inputs) in entries {
+                t.insert(name.as_bytes(), inputs.as_slice())
+                    .map_err(|e| self.db_err(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.db_err(e))
     }
 }
 
@@ -303,6 +348,8 @@ mod tests {
         };
         r.put_blob("sha256:11", "gzip", &b).unwrap();
         assert_eq!(r.blob("sha256:11", "gzip").unwrap(), Some(b));
+        // "sha256:00" is no valid digest: it pins nothing.
+        assert_eq!(r.pinned_blobs().unwrap(), vec![]);
         assert_eq!(r.blob("sha256:11", "zstd").unwrap(), None);
 
         let h = HttpRecord {
@@ -314,6 +361,77 @@ mod tests {
         assert_eq!(r.http("http://a/b\0b").unwrap(), None);
         r.put_http("http://a/b\0b", &h).unwrap();
         assert_eq!(r.http("http://a/b\0b").unwrap(), Some(h));
+    }
+
+    #[test]
+    fn layer_records_pin_their_blobs_and_no_index_pins_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index");
+        let r = Records::new(&path);
+        assert_eq!(r.pinned_blobs().unwrap(), vec![]);
+        assert!(!path.exists(), "asking must not create the index");
+        let a = crate::Digest::of(b"a");
+        let b = crate::Digest::of(b"b");
+        for (layer, compression, digest) in
+            [("s1", "gzip", a), ("s1", "zstd", b), ("s2", "gzip", a)]
+        {
+            let record = BlobRecord {
+                diff_id: crate::Digest::of(layer.as_bytes()).to_string(),
+                digest: digest.to_string(),
+                size: 1,
+                media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+            };
+            r.put_blob(layer, compression, &record).unwrap();
+        }
+        let mut want = vec![a, b];
+        want.sort();
+        assert_eq!(r.pinned_blobs().unwrap(), want);
+    }
+
+    /// The child half of `another_process_uses_the_index_while_this_one_holds_it`.
+    #[test]
+    fn child_writes_and_reads_the_index() {
+        let Some(path) = std::env::var_os("STRATA_RECORDS_CHILD") else {
+            return;
+        };
+        let r = Records::new(PathBuf::from(path));
+        assert_eq!(r.step(&[1; 32]).unwrap().unwrap().snapshot, "parent");
+        let rec = StepRecord {
+            snapshot: "child".into(),
+            created: 2,
+            last_used: 2,
+        };
+        r.put_step(&[2; 32], &rec).unwrap();
+    }
+
+    #[test]
+    fn another_process_uses_the_index_while_this_one_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index");
+        let r = Records::new(&path);
+        let rec = StepRecord {
+            snapshot: "parent".into(),
+            created: 1,
+            last_used: 1,
+        };
+        r.put_step(&[1; 32], &rec).unwrap();
+        // `r` keeps the database open; another process must not wait for it.
+        let started = std::time::Instant::now();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "records::tests::child_writes_and_reads_the_index",
+            ])
+            .env("STRATA_RECORDS_CHILD", &path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        assert_eq!(r.step(&[2; 32]).unwrap().unwrap().snapshot, "child");
     }
 
     #[test]

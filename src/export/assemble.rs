@@ -135,11 +135,8 @@ pub fn assemble(
         layer.media_type = layer_media_type(&layer.media_type, oci);
     }
 
-    let created = match options.source_date_epoch {
-        Some(epoch) => rfc3339(epoch, 0),
-        None => now_rfc3339(),
-    };
-    let spec = complete_spec(spec, base.len(), &present, &layers, &created, options);
+    let times = build_times(records, steps, options.source_date_epoch);
+    let spec = complete_spec(spec, base.len(), &present, &layers, &times, options);
     let (manifest_type, config_type) = if oci {
         (OCI_MANIFEST, OCI_CONFIG)
     } else {
@@ -209,6 +206,71 @@ fn use_oci(base: &[BaseLayer], options: &ExportOptions) -> bool {
     false
 }
 
+/// The times an image records: its `created` and each layer step's history time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BuildTimes {
+    /// The config's `created`, and the time of history entries that have none.
+    image: String,
+    /// Per layer step, when its cache record was made (`None`: use `image`).
+    steps: Vec<Option<String>>,
+}
+
+/// The times of an image built from `steps`.
+///
+/// With `SOURCE_DATE_EPOCH`, every time is the epoch. Without it, a layer step's time
+/// is when its cache record was made (when the step last actually ran), and the image's
+/// is the latest of them, as BuildKit does: a fully cached rebuild then writes the same
+/// config and manifest, so the image digest and ID do not change and the store is left
+/// as it was. If any step's record is unknown (an index that cannot be read), the
+/// image's time is now, so it is never older than a step it holds.
+fn build_times(records: &Records, steps: &[StepLayer], epoch: Option<i64>) -> BuildTimes {
+    if let Some(epoch) = epoch {
+        return BuildTimes {
+            image: rfc3339(epoch, 0),
+            steps: vec![None; steps.len()],
+        };
+    }
+    let known: Vec<Option<i64>> = steps.iter().map(|s| step_created(records, &s.id)).collect();
+    let latest = known.iter().copied().collect::<Option<Vec<i64>>>();
+    let image = match latest.and_then(|t| t.into_iter().max()) {
+        Some(t) => rfc3339(t, 0),
+        None => now_rfc3339(),
+    };
+    BuildTimes {
+        image,
+        steps: known
+            .into_iter()
+            .map(|t| t.map(|t| rfc3339(t, 0)))
+            .collect(),
+    }
+}
+
+/// When the cache record of the step with this id (its cache key in hex) was made.
+fn step_created(records: &Records, id: &str) -> Option<i64> {
+    let key = parse_key(id)?;
+    match records.step(&key) {
+        Ok(record) => record.map(|r| r.created),
+        Err(e) => {
+            tracing::warn!(step = id, error = %e, "cannot read the step's cache record; the image gets the current time");
+            None
+        }
+    }
+}
+
+/// A cache key from its 64-digit lowercase hex spelling.
+fn parse_key(hex: &str) -> Option<[u8; 32]> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut key = [0u8; 32];
+    for (out, pair) in key.iter_mut().zip(bytes.chunks_exact(2)) {
+        let digit = |c: u8| char::from(c).to_digit(16);
+        *out = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
+    }
+    Some(key)
+}
+
 /// The final config: platform, labels, `rootfs`, `created` and history completed.
 ///
 /// `present[i]` says whether step `i` produced a layer.
@@ -217,9 +279,10 @@ fn complete_spec(
     base_layers: usize,
     present: &[bool],
     layers: &[Layer],
-    created: &str,
+    times: &BuildTimes,
     options: &ExportOptions,
 ) -> ImageSpec {
+    let created = times.image.as_str();
     spec.architecture = options.platform.architecture.clone();
     spec.os = options.platform.os.clone();
     spec.variant = options.platform.variant.clone();
@@ -229,7 +292,7 @@ fn complete_spec(
     spec.rootfs.kind = "layers".to_owned();
     spec.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.to_string()).collect();
     spec.created = Some(created.to_owned());
-    spec.history = complete_history(spec.history, base_layers, present, created);
+    spec.history = complete_history(spec.history, base_layers, present, &times.steps, created);
     spec
 }
 
@@ -237,11 +300,13 @@ fn complete_spec(
 /// this build's steps (an empty step's entry becomes `empty_layer`); the ones before
 /// belong to the base layers, padded with added entries when the base image had too
 /// few and marked empty when it had too many (as BuildKit repairs odd base images);
-/// entries without a time get `created`.
+/// a step's entry without a time gets its `step_times` one (parallel to `present`) if
+/// known; other entries without a time get `created`.
 fn complete_history(
     mut history: Vec<History>,
     base_layers: usize,
     present: &[bool],
+    step_times: &[Option<String>],
     created: &str,
 ) -> Vec<History> {
     let added = || History {
@@ -276,6 +341,11 @@ fn complete_history(
     let step_entries = &indexes[indexes.len() - present.len()..];
     for (&i, &has_layer) in step_entries.iter().zip(present) {
         history[i].empty_layer = !has_layer;
+    }
+    for (&i, time) in step_entries.iter().zip(step_times) {
+        if history[i].created.is_none() {
+            history[i].created.clone_from(time);
+        }
     }
     for entry in &mut history {
         if entry.created.is_none() {
@@ -359,7 +429,7 @@ mod tests {
             entry("RUN a", false),
             entry("RUN b", false),
         ];
-        let out = complete_history(history, 1, &[true, false], "T");
+        let out = complete_history(history, 1, &[true, false], &[None, None], "T");
         let flags: Vec<bool> = out.iter().map(|h| h.empty_layer).collect();
         assert_eq!(flags, [false, true, false, true]);
         assert_eq!(out[0].created.as_deref(), Some("2020-01-01T00:00:00Z"));
@@ -370,15 +440,42 @@ mod tests {
     fn history_is_padded_or_trimmed_to_the_layers() {
         // A base image without history: an entry is added for its layer, before the
         // build's own entry, which stays the step's.
-        let out = complete_history(vec![entry("RUN a", false)], 1, &[true], "T");
+        let out = complete_history(vec![entry("RUN a", false)], 1, &[true], &[None], "T");
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].comment, ADDED_HISTORY_COMMENT);
         assert!(!out[0].empty_layer && !out[1].empty_layer);
         assert_eq!(out[1].created_by, "RUN a");
         // Too many base entries: the surplus is marked empty, the step keeps its own.
         let surplus = vec![entry("x", false), entry("y", false), entry("RUN a", false)];
-        let out = complete_history(surplus, 1, &[false], "T");
+        let out = complete_history(surplus, 1, &[false], &[None], "T");
         let flags: Vec<bool> = out.iter().map(|h| h.empty_layer).collect();
         assert_eq!(flags, [false, true, true]);
+    }
+
+    #[test]
+    fn step_entries_take_their_steps_times() {
+        let history = vec![
+            entry("base", false),
+            entry("RUN a", false),
+            entry("ENV A=1", true),
+            entry("RUN b", false),
+            entry("CMD x", true),
+        ];
+        let times = [Some("S1".to_owned()), None];
+        let out = complete_history(history, 1, &[true, false], &times, "T");
+        let got: Vec<&str> = out.iter().filter_map(|h| h.created.as_deref()).collect();
+        // The empty step keeps an entry (marked empty) and, its time unknown, the image's.
+        assert_eq!(got, ["T", "S1", "T", "T", "T"]);
+        assert!(out[3].empty_layer);
+    }
+
+    #[test]
+    fn cache_keys_parse_from_hex() {
+        let key = [0xabu8; 32];
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(parse_key(&hex), Some(key));
+        assert_eq!(parse_key("step-add"), None);
+        assert_eq!(parse_key(&hex[1..]), None);
+        assert_eq!(parse_key(&"zz".repeat(32)), None);
     }
 }

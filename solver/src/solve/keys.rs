@@ -10,11 +10,13 @@ use super::scheduler::VertexOutput;
 use super::{SolveError, Solver};
 
 /// The memo of context-file digests, loaded from the cache index once per
-/// solve and written back in one transaction at the end.
+/// solve and written back in one transaction at the end; with it, the inputs
+/// of the steps that ran (for `--explain-cache`), also written at the end.
 #[derive(Default)]
 pub(crate) struct Memo {
     known: Mutex<HashMap<Vec<u8>, [u8; 32]>>,
     new: Mutex<Vec<(Vec<u8>, [u8; 32])>>,
+    inputs: Mutex<Vec<(String, Vec<u8>)>>,
 }
 
 impl HashMemo for Memo {
@@ -57,11 +59,18 @@ impl Solver<'_> {
         let Some(memo) = self.memo_cell.get() else {
             return;
         };
-        let Ok(mut new) = memo.new.lock() else { return };
-        if let Err(e) = self.records.put_memos(&new) {
-            tracing::warn!("saving the context-hash memo: {e}");
+        if let Ok(mut new) = memo.new.lock() {
+            if let Err(e) = self.records.put_memos(&new) {
+                tracing::warn!("saving the context-hash memo: {e}");
+            }
+            new.clear();
         }
-        new.clear();
+        if let Ok(mut inputs) = memo.inputs.lock() {
+            if let Err(e) = self.records.put_many_last_inputs(&inputs) {
+                tracing::warn!("recording step inputs: {e}");
+            }
+            inputs.clear();
+        }
     }
 
     /// The content digest of `selection` inside a directory.
@@ -176,11 +185,9 @@ impl Solver<'_> {
             "op": super::hex(&step_key(&vertex.op, &[])),
             "inputs": inputs.iter().map(|i| serde_json::json!([i.label, super::hex(&i.digest)])).collect::<Vec<_>>(),
         });
-        if let Err(e) = self
-            .records
-            .put_last_inputs(&Self::stable_name(vertex), value.to_string().as_bytes())
-        {
-            tracing::warn!("recording step inputs: {e}");
+        // Written with the memo at the end of the solve: one commit, not one per step.
+        if let Ok(mut pending) = self.memo().inputs.lock() {
+            pending.push((Self::stable_name(vertex), value.to_string().into_bytes()));
         }
     }
 }

@@ -194,10 +194,11 @@ impl Solver<'_> {
         let st = state
             .into_inner()
             .map_err(|_| SolveError::Internal("scheduler state poisoned".into()))?;
+        // Also after a failure: what the steps that ran learned stays true.
+        self.flush_memos();
         if let Some(e) = st.failed {
             return Err(e);
         }
-        self.flush_memos();
         Ok(Solved {
             done: st.done,
             executed: st.executed,
