@@ -65,7 +65,7 @@ pub use spec::{
     Mount, MountKind, Network, OutputSink, ProcessSpec, RootMount, RunOutcome, Stream,
     filter_resolv_conf, hosts_file, hosts_file_with_extra, resolv_conf_from_host,
 };
-pub use user::{UserError, resolve_user};
+pub use user::{UserError, home_dir, resolve_user};
 
 /// Something that runs a [`ProcessSpec`] to completion: the built-in sandbox today, an OCI
 /// runtime such as runc (`--runtime runc`) later. Implementations block the calling thread;

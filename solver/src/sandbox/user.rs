@@ -55,6 +55,7 @@ struct PasswdEntry {
     name: String,
     uid: u32,
     gid: u32,
+    home: String,
 }
 
 /// One group line.
@@ -145,6 +146,24 @@ pub fn resolve_user(root: &Path, user: &str) -> Result<Ids, UserError> {
     })
 }
 
+/// The `HOME` a process of `uid` gets when the image's environment sets none: its
+/// passwd entry's home directory, else `/`, as runc does (Go and others refuse to run
+/// without one).
+pub fn home_dir(root: &Path, uid: u32) -> String {
+    let entry = open(
+        root,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
+    .and_then(|fd| read_db(&fd, "/etc/passwd").ok().flatten())
+    .and_then(|text| parse_passwd(&text).into_iter().find(|e| e.uid == uid));
+    match entry {
+        Some(e) if e.home.starts_with('/') => e.home,
+        _ => "/".to_owned(),
+    }
+}
+
 /// Reads a database; a missing file is `None` (numeric ids still work without it).
 fn read_db(root: &OwnedFd, path: &str) -> Result<Option<String>, UserError> {
     match read_in_root(root, path, MAX_DB_SIZE) {
@@ -167,7 +186,14 @@ fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
             let _password = f.next()?;
             let uid = f.next()?.trim().parse().ok()?;
             let gid = f.next()?.trim().parse().ok()?;
-            Some(PasswdEntry { name, uid, gid })
+            let _gecos = f.next();
+            let home = f.next().unwrap_or("").to_owned();
+            Some(PasswdEntry {
+                name,
+                uid,
+                gid,
+                home,
+            })
         })
         .collect()
 }

@@ -75,6 +75,7 @@ impl Solver<'_> {
         upper: &std::path::Path,
         key: &[u8; 32],
     ) -> Result<PathBuf, SolveError> {
+        super::mounts::sync_tree(upper)?;
         let name = hex(key);
         let dest = self.snapshot_path(&name);
         let parent = self.snapshots_dir();
@@ -159,6 +160,12 @@ impl Solver<'_> {
             })?;
         let mut env = x.env.clone();
         env.extend(x.proxy_env.iter().cloned());
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!(
+                "HOME={}",
+                sandbox::home_dir(&overlay.merged, ids.uid)
+            ));
+        }
         let mut mounts = Vec::new();
         let mut views = Vec::new();
         let mut cache_locks = Vec::new();
