@@ -11,6 +11,8 @@ command -v runc >/dev/null || need+=(runc)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v openssl >/dev/null || need+=(openssl)
 command -v git >/dev/null || need+=(git)
+# cargo links with cc; ring and zstd-sys compile C
+command -v cc >/dev/null || need+=(gcc libc6-dev)
 [ -x /usr/bin/time ] || need+=(time)
 updated=
 if [ ${#need[@]} -gt 0 ]; then
