@@ -472,7 +472,11 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
     if let Some(p) = &args.metadata_file {
         export::write_metadata_file(&image, &plan.names, p)?;
     }
-    export_step.status(&format!("writing image {} done", image.manifest.digest));
+    export_step.status(&format!(
+        "exporting manifest {} done",
+        image.manifest.digest
+    ));
+    export_step.status(&format!("exporting config {} done", image.config.digest));
     for name in &plan.names {
         export_step.status(&format!("naming to {name} done"));
     }
