@@ -6,7 +6,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Build container images from Dockerfiles: fast, daemonless, BuildKit-compatible.
 #[derive(Debug, Parser)]
-#[command(name = "strata", version, about, propagate_version = true)]
+#[command(
+    name = "strata",
+    version,
+    about,
+    propagate_version = true,
+    // As docker (pflag): a repeated single-value flag takes its last value.
+    args_override_self = true
+)]
 pub struct Cli {
     /// Options shared by every command.
     #[command(flatten)]

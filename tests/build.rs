@@ -1517,3 +1517,49 @@ fn run_gets_home_from_passwd_unless_env_sets_it() {
     assert_eq!(read(&r, "/tmp/nobody-home.txt"), "/\n");
     assert_eq!(read(&r, "/env-home.txt"), "/custom\n");
 }
+
+#[test]
+fn layers_compress_while_later_steps_run() {
+    let t = ctx_or_skip!("layers_compress_while_later_steps_run");
+    let ctx = t.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\n\
+             RUN head -c 4000000 /dev/urandom > /big\n\
+             RUN sleep 2 && echo slept > /slept\n",
+        )],
+    );
+    let root = t.root().to_path_buf();
+    let run = t
+        .build_in(
+            &root,
+            &ctx,
+            &["-t", "early:1", "--progress=plain"],
+            &[("STRATA_LOG", "warn,strata::export=info")],
+        )
+        .ok();
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    let wrote: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("wrote layer"))
+        .collect();
+    assert_eq!(wrote.len(), 2, "{}", run.stderr);
+    let number = lines
+        .iter()
+        .find(|l| l.starts_with('#') && l.contains("] RUN sleep 2"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no sleep step:\n{}", run.stderr));
+    let sleep_done = lines
+        .iter()
+        .position(|l| l.starts_with(&format!("{number} DONE")))
+        .unwrap_or_else(|| panic!("no DONE for the sleep step:\n{}", run.stderr));
+    assert!(
+        wrote[0] < sleep_done,
+        "the first step's layer was not compressed before the last step finished:\n{}",
+        run.stderr
+    );
+    // The export found both blobs already written: nothing was compressed twice.
+    let r = t.unpack("early:1");
+    assert_eq!(read(&r, "/slept"), "slept\n");
+    assert_eq!(fs::metadata(r.join("big")).unwrap().len(), 4_000_000);
+}

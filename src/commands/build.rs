@@ -407,14 +407,6 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
         secrets,
         ssh,
     };
-    let fetcher = crate::fetch::HttpFetcher::new();
-    let solver = Solver::new(solve_options, &images, &executor, &events)
-        .with_fetcher(&fetcher)
-        .explain_cache(args.explain_cache);
-    let solved = solver
-        .solve(&lowered.graph, lowered.target)
-        .map_err(|e| solve_error(&name, &text, &lowered, &e))?;
-
     // SOURCE_DATE_EPOCH from --build-arg wins over the environment, as in BuildKit.
     let epoch = build_args
         .remove("SOURCE_DATE_EPOCH")
@@ -434,6 +426,30 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
             .max_parallelism
             .unwrap_or_else(|| ExportOptions::default().jobs),
     };
+    let records = cache::records::Records::new(root.path().join("index"));
+
+    let fetcher = crate::fetch::HttpFetcher::new();
+    // Layers are compressed as soon as their step is done, overlapping later steps;
+    // the export below then finds their blobs in the cache index.
+    let layer_steps: std::collections::HashSet<_> = lowered.layer_steps.iter().copied().collect();
+    let early = export::EarlyLayers::new(root.store(), &options);
+    let solved = std::thread::scope(|scope| {
+        early.run(scope, root.store(), &records);
+        let hook = |v: solver::graph::VertexId, layer: &solver::solve::LayerRef| {
+            if let (true, Some(key)) = (layer_steps.contains(&v), layer.step_key) {
+                early.submit(export::StepLayer::new(solver::solve::hex(&key), &layer.dir));
+            }
+        };
+        let solver = Solver::new(solve_options, &images, &executor, &events)
+            .with_fetcher(&fetcher)
+            .with_layer_hook(&hook)
+            .explain_cache(args.explain_cache);
+        let solved = solver.solve(&lowered.graph, lowered.target);
+        early.finish();
+        solved
+    })
+    .map_err(|e| solve_error(&name, &text, &lowered, &e))?;
+
     let export_step = progress.start_internal("exporting to image");
     export_step.status("exporting layers");
     let base = match &lowered.base {
@@ -453,7 +469,6 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
             .unwrap_or_default();
         steps.push(export::StepLayer::new(key, &layer.dir));
     }
-    let records = cache::records::Records::new(root.path().join("index"));
     let image = export::assemble(
         root.store(),
         &records,

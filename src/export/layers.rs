@@ -202,7 +202,7 @@ pub(crate) fn step_layers(
 }
 
 /// The blob of one step: reused from the cache index, or written now.
-fn step_layer(
+pub(crate) fn step_layer(
     store: &Store,
     lease: &Lease,
     records: &Records,

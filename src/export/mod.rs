@@ -38,6 +38,7 @@
 mod archive;
 mod assemble;
 mod destination;
+mod early;
 mod error;
 mod filesystem;
 mod layers;
@@ -49,6 +50,7 @@ mod tag;
 mod tests;
 
 pub use assemble::{Image, assemble};
+pub use early::EarlyLayers;
 pub use layers::StepLayer;
 pub use options::{ExportOptions, compression, parse_labels};
 pub use output::{Output, write_output};

@@ -34,7 +34,7 @@ use crate::graph::VertexId;
 use crate::sandbox::Executor;
 
 pub use mounts::enter_private_mount_namespace;
-pub use scheduler::{Solved, VertexOutput};
+pub use scheduler::{LayerRef, Solved, VertexOutput};
 
 /// A layer of a base image, as the image provider has it in the content store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,7 +235,13 @@ pub struct Solver<'a> {
     pub(crate) explain: bool,
     pub(crate) memo_cell: std::sync::OnceLock<keys::Memo>,
     pub(crate) extract_lock: std::sync::Mutex<()>,
+    pub(crate) layer_hook: Option<&'a LayerHook<'a>>,
 }
+
+/// Called with each step's own layer as soon as the step is done (run or cached),
+/// from the scheduler's worker thread: lets the caller start work on the layer, such
+/// as compressing it, while later steps still run.
+pub type LayerHook<'a> = dyn Fn(VertexId, &LayerRef) + Sync + 'a;
 
 impl<'a> Solver<'a> {
     /// A solver over the root in `options`.
@@ -256,7 +262,14 @@ impl<'a> Solver<'a> {
             explain: false,
             memo_cell: std::sync::OnceLock::new(),
             extract_lock: std::sync::Mutex::new(()),
+            layer_hook: None,
         }
+    }
+
+    /// Hand every step's own layer to `hook` as soon as the step is done.
+    pub fn with_layer_hook(mut self, hook: &'a LayerHook<'a>) -> Self {
+        self.layer_hook = Some(hook);
+        self
     }
 
     /// Report why each rebuilt step missed the cache.

@@ -160,6 +160,12 @@ impl Solver<'_> {
                             c.push(cancel.clone());
                         }
                         let result = self.run_vertex(graph, VertexId(index), &inputs, &cancel);
+                        if let (Some(hook), Ok((done, _))) = (self.layer_hook, &result)
+                            && let VertexOutput::Layers(layers) = &done.output
+                            && let Some(own) = layers.last().filter(|l| l.step_key.is_some())
+                        {
+                            hook(VertexId(index), own);
+                        }
                         let Ok(mut st) = state.lock() else { return };
                         st.running -= 1;
                         match result {
