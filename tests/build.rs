@@ -1563,3 +1563,50 @@ fn layers_compress_while_later_steps_run() {
     assert_eq!(read(&r, "/slept"), "slept\n");
     assert_eq!(fs::metadata(r.join("big")).unwrap().len(), 4_000_000);
 }
+
+#[test]
+fn a_failing_step_cancels_a_running_stage_cleanly() {
+    let t = ctx_or_skip!("a_failing_step_cancels_a_running_stage_cleanly");
+    let token = format!(
+        "STRATA_CANCEL_TOKEN=cancel-{}-{}",
+        std::process::id(),
+        line!()
+    );
+    // `slow` sleeps far longer than the build may take; `broken` fails once `slow` runs.
+    let dockerfile = format!(
+        "FROM busybox AS slow\n\
+         ENV {token}\n\
+         RUN sleep 120 && echo never > /never\n\
+         FROM busybox AS broken\n\
+         RUN sleep 1 && echo breaking && exit 7\n\
+         FROM busybox\n\
+         COPY --from=slow /never /never\n\
+         COPY --from=broken /etc/passwd /passwd\n"
+    );
+    let ctx = t.context("ctx", &[("Dockerfile", &dockerfile)]);
+    let root = t.root().to_path_buf();
+    let root_str = root.display().to_string();
+    let sleeper = |cmd: &[u8], env: &[u8]| {
+        cmd.starts_with(b"sleep\x00120") && contains(env, token.as_bytes())
+    };
+    let run = t
+        .build(&ctx, &["-t", "cancel:1", "--max-parallelism", "4"])
+        .fails();
+    assert!(run.stderr.contains("exit code: 7"), "{}", run.stderr);
+    assert!(run.stderr.contains("Dockerfile:5"), "{}", run.stderr);
+    // The build returned, so the concurrent `sleep 120` was killed, not waited for.
+    assert_eq!(
+        processes(sleeper),
+        vec![],
+        "the canceled step's process survived"
+    );
+    for table in ["/proc/self/mountinfo", "/proc/mounts"] {
+        let text = fs::read_to_string(table).unwrap();
+        let leaked: Vec<&str> = text.lines().filter(|l| l.contains(&root_str)).collect();
+        assert!(leaked.is_empty(), "mounts left in {table}: {leaked:#?}");
+    }
+    let scratch: Vec<_> = fs::read_dir(root.join("tmp"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(scratch.is_empty(), "scratch directories left: {scratch:?}");
+}
