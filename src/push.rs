@@ -47,7 +47,7 @@ use registry_client::{
 };
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
-use crate::images::RegistryOptions;
+use crate::images::{PullEvent, PullProgress, RegistryOptions};
 
 /// Blobs pushed at once per registry.
 const PARALLEL_BLOBS: usize = 4;
@@ -65,6 +65,9 @@ pub struct PushOptions {
     pub mount_from: Option<Reference>,
     /// Print progress lines on stderr.
     pub progress: bool,
+    /// Receives per-blob upload events (started, bytes sent, done) for a display such as
+    /// the build's; independent of `progress`.
+    pub blobs: Option<Arc<dyn PullProgress>>,
 }
 
 impl PushOptions {
@@ -74,6 +77,7 @@ impl PushOptions {
             registry: RegistryOptions::from_global(global),
             mount_from: None,
             progress: true,
+            blobs: None,
         }
     }
 }
@@ -320,6 +324,7 @@ pub fn push_image(
         image,
         mounts,
         progress: opts.progress,
+        blobs: opts.blobs.clone(),
         counts: Arc::new(Mutex::new(PushReport::default())),
     };
     let pushed = if tokio::runtime::Handle::try_current().is_ok() {
@@ -403,6 +408,7 @@ impl LocalImage {
             path: self.paths.get(&digest).cloned().unwrap_or_default(),
             digest,
             size: blob.size(),
+            progress: None,
         }
     }
 }
@@ -410,7 +416,7 @@ impl LocalImage {
 /// A blob of the content store as an upload source: opened at an offset for each
 /// attempt, checked to have the descriptor's size, streamed (the registry verifies the
 /// digest on the final `PUT`).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StoreBlobSource {
     /// `store/blobs/sha256/<hex>`.
     pub path: PathBuf,
@@ -418,6 +424,49 @@ pub struct StoreBlobSource {
     pub digest: String,
     /// The size the manifest gives it.
     pub size: u64,
+    /// Told how many bytes have been read for sending, as they are read.
+    pub progress: Option<Arc<dyn PullProgress>>,
+}
+
+impl std::fmt::Debug for StoreBlobSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreBlobSource")
+            .field("path", &self.path)
+            .field("digest", &self.digest)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A reader that reports the bytes read through it (upload progress of one blob).
+struct Counting {
+    inner: BoxedReader,
+    progress: Arc<dyn PullProgress>,
+    digest: String,
+    read: u64,
+    size: u64,
+}
+
+impl tokio::io::AsyncRead for Counting {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = self.inner.as_mut().poll_read(cx, buf);
+        let n = (buf.filled().len() - before) as u64;
+        if n > 0 {
+            self.read += n;
+            let this = &*self;
+            this.progress.event(PullEvent::BlobProgress {
+                digest: &this.digest,
+                written: this.read,
+                size: this.size,
+            });
+        }
+        poll
+    }
 }
 
 impl BlobSource for StoreBlobSource {
@@ -446,7 +495,17 @@ impl BlobSource for StoreBlobSource {
             )));
         }
         file.seek(io::SeekFrom::Start(offset)).await.map_err(at)?;
-        Ok(Box::pin(file.take(len - offset)))
+        let reader: BoxedReader = Box::pin(file.take(len - offset));
+        Ok(match &self.progress {
+            Some(progress) => Box::pin(Counting {
+                inner: reader,
+                progress: Arc::clone(progress),
+                digest: self.digest.clone(),
+                read: offset,
+                size: self.size,
+            }),
+            None => reader,
+        })
     }
 }
 
@@ -538,6 +597,7 @@ struct Job {
     image: Arc<LocalImage>,
     mounts: Arc<MountIndex>,
     progress: bool,
+    blobs: Option<Arc<dyn PullProgress>>,
     counts: Arc<Mutex<PushReport>>,
 }
 
@@ -637,6 +697,13 @@ impl Job {
             })?;
             if exists {
                 lock(&self.counts).existing += 1;
+                if let Some(p) = &self.blobs {
+                    p.event(PullEvent::BlobDone {
+                        digest: blob.digest().as_ref(),
+                        size: blob.size(),
+                        present: true,
+                    });
+                }
                 if self.progress {
                     eprintln!(
                         "{} exists{}",
@@ -723,7 +790,14 @@ impl Job {
         if self.progress && from.is_none() {
             eprintln!("pushing {short} {}{suffix}", human_size(blob.size()));
         }
-        let source = self.image.source(blob);
+        let mut source = self.image.source(blob);
+        source.progress = self.blobs.clone();
+        if let Some(p) = &self.blobs {
+            p.event(PullEvent::BlobStarted {
+                digest: &digest,
+                size: blob.size(),
+            });
+        }
         let outcome = self
             .client
             .push_blob(target, blob, &source, from.as_ref())
@@ -735,6 +809,13 @@ impl Job {
                     source: Box::new(source),
                 })
             })?;
+        if let Some(p) = &self.blobs {
+            p.event(PullEvent::BlobDone {
+                digest: &digest,
+                size: blob.size(),
+                present: !matches!(outcome, BlobPushed::Uploaded),
+            });
+        }
         let mut counts = lock(&self.counts);
         match outcome {
             BlobPushed::Exists => {

@@ -717,6 +717,24 @@ fn pulls_and_pushes_are_steps_with_blob_lines_and_events() {
             .iter()
             .any(|l| matches!(l, Line::Done(n, _) if *n == push))
     );
+    // One line per blob under the push step: the config uploaded, the base layer
+    // mounted from the base image's repository (the RUN changed nothing: no layer).
+    let blob_lines: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| match l {
+            Line::Status(n, s) if *n == push && s.starts_with("sha256:") => Some(s.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        blob_lines.len(),
+        2,
+        "a line per blob under #{push}:\n{stderr}"
+    );
+    assert!(
+        blob_lines.iter().any(|s| s.ends_with(" done")),
+        "no uploaded blob line under #{push}:\n{stderr}"
+    );
     assert!(
         summary_line(&stderr).starts_with(&format!(
             "strata: built {id} as {tag}, pushed to {pushed} (1 step: 0 cached, 1 run) in "

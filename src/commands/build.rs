@@ -506,6 +506,7 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
                 &plan.names,
                 lowered.base.as_ref(),
                 step,
+                progress.pull_progress(),
             )
         })?;
     }
@@ -531,6 +532,7 @@ fn push_names(
     names: &[String],
     base: Option<&frontend::lower::ResolvedImage>,
     step: &StepHandle<'_>,
+    blobs: std::sync::Arc<dyn crate::images::PullProgress>,
 ) -> anyhow::Result<Vec<String>> {
     let mut opts = crate::push::PushOptions::from_global(global);
     opts.mount_from = base
@@ -540,7 +542,9 @@ fn push_names(
         .flatten();
     // The build's display reports the push; push's own lines would break its format.
     opts.progress = false;
-    let report = crate::push::push_image(root, &image.manifest.digest, names, &opts)?;
+    opts.blobs = Some(blobs);
+    let report =
+        step.pulls(|| crate::push::push_image(root, &image.manifest.digest, names, &opts))?;
     step.status(&format!(
         "{} blob{} uploaded ({}), {} already there, {} mounted",
         report.uploaded,

@@ -15,7 +15,7 @@ use std::thread::Scope;
 use cache::records::Records;
 use cache::{Lease, Store};
 
-use super::layers::{StepLayer, WriteSettings, step_layer};
+use super::layers::{StepLayer, WriteSettings, compression_key, recorded_layer, step_layer};
 use super::options::ExportOptions;
 
 /// Workers compressing the layers handed to [`EarlyLayers::submit`].
@@ -92,6 +92,11 @@ impl EarlyLayers {
                 .unwrap_or_else(PoisonError::into_inner)
                 .recv();
             let Ok(layer) = next else { return };
+            // A cached step's blob is usually known already; the export reuses it.
+            let key = compression_key(self.settings.compression);
+            if recorded_layer(store, records, &layer.id, &key).is_some() {
+                continue;
+            }
             if let Err(e) = step_layer(store, lease, records, &layer, self.settings) {
                 tracing::warn!(step = %layer.id, error = %e, "compressing a layer early failed; the export retries it");
             }

@@ -270,7 +270,12 @@ pub(crate) fn step_layer(
 ///
 /// The index is a cache: a failure to read it, a malformed record or a collected blob
 /// all mean "compress again", never a failed export.
-fn recorded_layer(store: &Store, records: &Records, id: &str, key: &str) -> Option<Layer> {
+pub(crate) fn recorded_layer(
+    store: &Store,
+    records: &Records,
+    id: &str,
+    key: &str,
+) -> Option<Layer> {
     let record = match records.blob(id, key) {
         Ok(record) => record?,
         Err(e) => {
