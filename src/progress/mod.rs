@@ -503,6 +503,9 @@ impl Drop for Progress {
     }
 }
 
+/// The progress name of the build context's sources.
+const CONTEXT_STEP: &str = "[internal] load build context";
+
 impl Inner {
     fn counts(&self) -> Counts {
         let mut c = Counts::default();
@@ -530,6 +533,14 @@ impl Inner {
         } else {
             name.to_owned()
         };
+        // The context is read by one source per COPY (each keyed by its own paths);
+        // BuildKit shows one step for it, and so do we.
+        if name == CONTEXT_STEP
+            && let Some(i) = self.steps.iter().position(|s| s.name == CONTEXT_STEP)
+        {
+            self.by_vertex.insert(id, i);
+            return i;
+        }
         let number = self.steps.len() + 1;
         self.steps.push(Step {
             number,
