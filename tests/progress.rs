@@ -329,15 +329,21 @@ fn internal_steps_are_numbered_and_timed() {
     let t = ctx_or_skip!("internal_steps_are_numbered_and_timed");
     let run = t.build_ok(
         "ctx",
-        "FROM busybox\nCOPY f /f\n",
-        &[("f", "x"), (".dockerignore", "secret\n")],
+        "FROM busybox\nCOPY f /f\nCOPY g /g\n",
+        &[("f", "x"), ("g", "y"), (".dockerignore", "secret\n")],
         "internal:1",
     );
     let lines = parse_plain(&run.stderr);
+    // Two COPYs read the context through two sources: BuildKit shows one step.
+    let context_headers = lines
+        .iter()
+        .filter(|l| matches!(l, Line::Header(_, name) if name == "[internal] load build context"))
+        .count();
+    assert_eq!(context_headers, 1, "{}", run.stderr);
     for (needle, status) in [
         (
             "[internal] load build definition from Dockerfile",
-            Some("transferring dockerfile: 23B done"),
+            Some("transferring dockerfile: 33B done"),
         ),
         (
             "[internal] load .dockerignore",
