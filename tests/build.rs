@@ -1610,3 +1610,48 @@ fn a_failing_step_cancels_a_running_stage_cleanly() {
         .unwrap_or_default();
     assert!(scratch.is_empty(), "scratch directories left: {scratch:?}");
 }
+
+/// Snapshot directories holding the busybox base layer's extraction.
+fn base_snapshots(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    fs::read_dir(root.join("snapshots"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.join("bin/busybox").is_file())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_base_image_only_cached_steps_use_is_never_extracted() {
+    let t = ctx_or_skip!("a_base_image_only_cached_steps_use_is_never_extracted");
+    let ctx = t.context(
+        "ctx",
+        &[("Dockerfile", "FROM busybox\nRUN echo one > /one.txt\n")],
+    );
+    t.build(&ctx, &["-t", "lazy:1"]).ok();
+    let extracted = base_snapshots(t.root());
+    assert_eq!(extracted.len(), 1, "the RUN needed the base extracted once");
+    fs::remove_dir_all(&extracted[0]).unwrap();
+
+    let again = t.build(&ctx, &["-t", "lazy:1"]).ok();
+    assert!(again.step("RUN echo one").cached, "{}", again.stderr);
+    assert!(
+        base_snapshots(t.root()).is_empty(),
+        "a fully cached build extracted its base image"
+    );
+    assert_eq!(read(&t.unpack("lazy:1"), "/one.txt"), "one\n");
+
+    write(
+        &ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo two > /two.txt\n",
+    );
+    t.build(&ctx, &["-t", "lazy:2"]).ok();
+    assert_eq!(
+        base_snapshots(t.root()).len(),
+        1,
+        "a RUN that ran extracts it"
+    );
+    assert_eq!(read(&t.unpack("lazy:2"), "/two.txt"), "two\n");
+}
