@@ -1655,3 +1655,35 @@ fn a_base_image_only_cached_steps_use_is_never_extracted() {
     );
     assert_eq!(read(&t.unpack("lazy:2"), "/two.txt"), "two\n");
 }
+
+#[test]
+fn max_parallelism_one_runs_independent_stages_one_at_a_time() {
+    let t = ctx_or_skip!("max_parallelism_one_runs_independent_stages_one_at_a_time");
+    let stage = |name: &str| {
+        format!(
+            "FROM busybox AS {name}\n\
+             RUN now() {{ touch /tmp/.now && stat -c '%Y %y' /tmp/.now; }}; \
+             now > /{name}.start && sleep 1 && now > /{name}.end\n"
+        )
+    };
+    let dockerfile = format!(
+        "{}{}FROM busybox\n\
+         COPY --from=left /left.start /left.end /times/\n\
+         COPY --from=right /right.start /right.end /times/\n",
+        stage("left"),
+        stage("right")
+    );
+    let ctx = t.context("ctx", &[("Dockerfile", &dockerfile)]);
+    t.build(&ctx, &["-t", "serial:1", "--max-parallelism", "1"])
+        .ok();
+    let rootfs = t.unpack("serial:1");
+    let stamp = |f: &str| parse_stamp(&read(&rootfs, &format!("/times/{f}")));
+    let (ls, le) = (stamp("left.start"), stamp("left.end"));
+    let (rs, re) = (stamp("right.start"), stamp("right.end"));
+    // One step at a time: one stage's RUN ended before the other's began (the file
+    // clock ticks coarsely, hence the small slack).
+    assert!(
+        le <= rs + 0.05 || re <= ls + 0.05,
+        "the two stages overlapped under --max-parallelism 1: left [{ls}, {le}], right [{rs}, {re}]"
+    );
+}
