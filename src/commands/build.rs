@@ -432,7 +432,7 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
     // Layers are compressed as soon as their step is done, overlapping later steps;
     // the export below then finds their blobs in the cache index.
     let layer_steps: std::collections::HashSet<_> = lowered.layer_steps.iter().copied().collect();
-    let early = export::EarlyLayers::new(root.store(), &options);
+    let early = export::EarlyLayers::new(&options);
     let solved = std::thread::scope(|scope| {
         early.run(scope, root.store(), &records);
         let hook = |v: solver::graph::VertexId, layer: &solver::solve::LayerRef| {

@@ -12,8 +12,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Mutex, PoisonError};
 use std::thread::Scope;
 
+use cache::Store;
 use cache::records::Records;
-use cache::{Lease, Store};
 
 use super::layers::{StepLayer, WriteSettings, compression_key, recorded_layer, step_layer};
 use super::options::ExportOptions;
@@ -26,25 +26,17 @@ use super::options::ExportOptions;
 pub struct EarlyLayers {
     queue: Mutex<Option<Sender<StepLayer>>>,
     rx: Mutex<Receiver<StepLayer>>,
-    /// Keeps the workers' blobs from being collected before the cache index pins them;
-    /// `None` when the store could not be leased (the export then does all the work).
-    lease: Option<Lease>,
     settings: WriteSettings,
     jobs: usize,
 }
 
 impl EarlyLayers {
     /// A queue writing layers with the export's compression and `SOURCE_DATE_EPOCH`.
-    pub fn new(store: &Store, options: &ExportOptions) -> EarlyLayers {
+    pub fn new(options: &ExportOptions) -> EarlyLayers {
         let (tx, rx) = channel::<StepLayer>();
-        let lease = store
-            .lease()
-            .map_err(|e| tracing::warn!(error = %e, "cannot lease the store; layers are compressed at export"))
-            .ok();
         EarlyLayers {
             queue: Mutex::new(Some(tx)),
             rx: Mutex::new(rx),
-            lease,
             settings: WriteSettings {
                 compression: options.compression,
                 source_date_epoch: options.source_date_epoch,
@@ -61,9 +53,8 @@ impl EarlyLayers {
         store: &'env Store,
         records: &'env Records,
     ) {
-        let Some(lease) = &self.lease else { return };
         for _ in 0..self.jobs {
-            scope.spawn(move || self.work(lease, store, records));
+            scope.spawn(move || self.work(store, records));
         }
     }
 
@@ -84,7 +75,7 @@ impl EarlyLayers {
             .take();
     }
 
-    fn work(&self, lease: &Lease, store: &Store, records: &Records) {
+    fn work(&self, store: &Store, records: &Records) {
         loop {
             let next = self
                 .rx
@@ -97,7 +88,16 @@ impl EarlyLayers {
             if recorded_layer(store, records, &layer.id, &key).is_some() {
                 continue;
             }
-            if let Err(e) = step_layer(store, lease, records, &layer, self.settings) {
+            // Leased per layer, not per build: a concurrent `strata rmi` waits for one
+            // layer at most, and the blob is pinned by the cache index before release.
+            let lease = match store.lease() {
+                Ok(lease) => lease,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot lease the store; the export compresses this layer");
+                    continue;
+                }
+            };
+            if let Err(e) = step_layer(store, &lease, records, &layer, self.settings) {
                 tracing::warn!(step = %layer.id, error = %e, "compressing a layer early failed; the export retries it");
             }
         }
