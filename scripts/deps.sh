@@ -21,7 +21,7 @@ if [ ${#need[@]} -gt 0 ]; then
   updated=1
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-# dockerd, for tests/docker_load.rs and benches/push_512mb.sh, which start a private
+# dockerd, for tests/docker_load.rs, tests/docker_parity.rs and benches/push_512mb.sh, which start a private
 # daemon of their own. Without recommends (needrestart would prompt, apparmor is not
 # needed), and with service starts denied while installing, so that no system daemon
 # starts (CI hosts without systemd would otherwise run /etc/init.d/docker).

@@ -232,7 +232,7 @@ fn remove_stale_bases(tmp: &Path) {
 
 /// A busybox root filesystem: the static binary, its applet links, passwd and group
 /// (root, nobody, and `app` 1000:1000 for `--chown=app` tests), a 1777 `/tmp`.
-fn busybox_rootfs(dir: &Path) {
+pub fn busybox_rootfs(dir: &Path) {
     for sub in ["bin", "etc", "tmp", "root"] {
         fs::create_dir_all(dir.join(sub)).unwrap();
     }

@@ -49,7 +49,22 @@ impl Dispatch {
         env
     }
 
-    /// Stage args with values that ENV does not shadow, for RUN and history.
+    /// Every arg of the stage for a RUN's history text, as BuildKit lists them: the ENV
+    /// value when ENV shadows it, empty when it has no value.
+    fn history_args(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (k, v) in &self.args {
+            let value = match self.state.image.config.env_get(k) {
+                Some(env) => env.to_string(),
+                None => v.clone().unwrap_or_default(),
+            };
+            out.retain(|(ok, _)| ok != k);
+            out.push((k.clone(), value));
+        }
+        out
+    }
+
+    /// Stage args with values that ENV does not shadow: the RUN environment.
     fn run_args(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
         for (k, v) in &self.args {
@@ -88,11 +103,8 @@ impl Dispatch {
     fn history(&mut self, created_by: String, empty_layer: bool) {
         self.state.image.history.push(crate::image::History {
             created_by,
-            comment: if empty_layer {
-                String::new()
-            } else {
-                "buildkit.dockerfile.v0".into()
-            },
+            // BuildKit marks every entry of a Dockerfile step, empty or not.
+            comment: "buildkit.dockerfile.v0".into(),
             empty_layer,
             ..Default::default()
         });
@@ -371,7 +383,7 @@ fn dispatch(
         }
         Instruction::Shell(s) => {
             config.shell = Some(s.shell.clone());
-            d.history(format!("SHELL {}", history::go_quote_list(&s.shell)), true);
+            d.history(format!("SHELL [{}]", s.shell.join(" ")), true);
         }
         Instruction::Cmd(c) => {
             let argv = command_argv(&c.command, &d.shell());
@@ -408,7 +420,7 @@ fn dispatch(
                     }
                 }
             };
-            let text = format!("HEALTHCHECK {}", history::go_quote_list(&hc.test));
+            let text = history::healthcheck(&hc);
             d.state.image.config.healthcheck = Some(hc);
             d.history(text, true);
         }
@@ -419,18 +431,27 @@ fn dispatch(
                 .on_build
                 .get_or_insert_with(Vec::new)
                 .push(o.expression.clone());
-            d.history(format!("ONBUILD {}", o.expression), true);
+            // BuildKit records no history entry for ONBUILD.
         }
         Instruction::Arg(a) => {
             let env_before = d.expand_env();
             let inherited = d.inherited.clone();
             let values = l.eval_arg(a, &env_before, &inherited)?;
+            // History shows the declaration (`ARG A`, `ARG B=<expanded default>`), not
+            // the value a --build-arg or an automatic platform arg gives it.
             let mut text = Vec::new();
-            for (k, v) in values {
-                match &v {
-                    Some(v) => text.push(format!("{k}={v}")),
-                    None => text.push(k.clone()),
+            for def in &a.args {
+                match &def.default {
+                    Some(default) => {
+                        let value = lexer
+                            .process_word(default, &env_before)
+                            .map_err(|e| e.at(range))?;
+                        text.push(format!("{}={value}", def.name));
+                    }
+                    None => text.push(def.name.clone()),
                 }
+            }
+            for (k, v) in values {
                 d.args.retain(|(ok, _)| *ok != k);
                 d.args.push((k, v));
             }
@@ -686,7 +707,7 @@ fn lower_run(
     };
     let created_by = created_by_run(
         &argv,
-        &run_args,
+        &d.history_args(),
         matches!(r.command.form, ShellOrExec::Shell(_)),
     );
     let meta = d.meta(&history::progress_text(&r.origin.original), range);
@@ -891,7 +912,8 @@ fn lower_add(
         d.add_layer(
             step.layer,
             step.root,
-            format!("ADD {} {} # buildkit", redact_url(&src), dest_path),
+            // BuildKit's text has the destination as written (expanded), not resolved.
+            history::created_by_copy("ADD", &[redact_url(&src)], &[], &dest),
         );
         return Ok(());
     }
@@ -1060,10 +1082,11 @@ fn lower_file_copy(
     let meta = d.meta(&history::progress_text(plan.original), range);
     let op = FileOp { actions };
     let step = link::add_copy(&mut l.graph, d.state.root, op, inputs, meta, plan.link);
+    let inline_names: Vec<&str> = plan.inline.iter().map(|i| i.path.as_str()).collect();
     d.add_layer(
         step.layer,
         step.root,
-        history::created_by_copy(plan.original),
+        history::created_by_copy(plan.keyword, &plan.sources, &inline_names, &plan.dest),
     );
     Ok(())
 }

@@ -10,7 +10,9 @@ use super::FileOpError;
 /// A parsed `--chmod`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Chmod {
-    /// Octal: replaces the permission and special bits.
+    /// Octal: replaces the permission bits (0777). The source's setuid, setgid and
+    /// sticky bits stay and the value's own are ignored, as docker's BuildKit does
+    /// (`tests/docker_parity.rs`, case `modes`).
     Octal(u32),
     /// Symbolic clauses, applied in order.
     Symbolic(Vec<Clause>),
@@ -101,7 +103,7 @@ impl Chmod {
     pub fn apply(&self, mode: u32, is_dir: bool) -> u32 {
         let mut mode = mode & 0o7777;
         let clauses = match self {
-            Self::Octal(m) => return *m,
+            Self::Octal(m) => return (mode & 0o7000) | (m & 0o777),
             Self::Symbolic(c) => c,
         };
         for clause in clauses {
@@ -152,7 +154,9 @@ mod tests {
     #[test]
     fn octal_and_symbolic() {
         assert_eq!(ap("755", 0o600, false), 0o755);
-        assert_eq!(ap("4755", 0o600, false), 0o4755);
+        assert_eq!(ap("4755", 0o600, false), 0o755);
+        assert_eq!(ap("640", 0o4755, false), 0o4640);
+        assert_eq!(ap("640", 0o1777, true), 0o1640);
         assert_eq!(ap("u+x", 0o644, false), 0o744);
         assert_eq!(ap("g-w,o=r", 0o676, false), 0o654);
         assert_eq!(ap("a+X", 0o644, false), 0o644);

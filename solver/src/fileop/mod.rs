@@ -443,7 +443,7 @@ fn copy_action(
         };
         if o.unpack_archive
             && root::is_file(&st)
-            && unpack::try_unpack(&src_root, &src_rel, dest, to_clean, chown, meta)?
+            && unpack::try_unpack(&src_root, &src_rel, dest, to_clean, meta)?
         {
             continue;
         }

@@ -132,12 +132,15 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// Extracts `src_rel` of `src` into `dest_path` of `dest` when it is an
 /// archive; returns `false` (and does nothing) when it is not one.
+///
+/// `--chown` owns only the destination directories made here (`meta`): the
+/// extracted entries keep the archive's owners, as docker's BuildKit does
+/// (`tests/docker_parity.rs`, case `add_more`).
 pub(crate) fn try_unpack(
     src: &RootDir,
     src_rel: &Path,
     dest: &RootDir,
     dest_path: &str,
-    chown: Option<(u32, u32)>,
     meta: DirMeta,
 ) -> Result<bool, FileOpError> {
     let Some((mut file, kind)) = open_archive(src, src_rel)? else {
@@ -149,7 +152,7 @@ pub(crate) fn try_unpack(
     let reader = kind
         .reader(&mut file)
         .map_err(|e| FileOpError::io("decompress", show(src_rel), e))?;
-    extract(reader, &into, &show(src_rel), chown)?;
+    extract(reader, &into, &show(src_rel), None)?;
     Ok(true)
 }
 

@@ -110,7 +110,10 @@ impl Solver<'_> {
 /// canonical encoding leaves out) and one digest per input.
 pub(crate) fn step_key(op: &Op, inputs: &[[u8; 32]]) -> [u8; 32] {
     let mut e = Encoder::new();
-    e.tag("strata.cachekey/v1");
+    // Bumped whenever what a step produces changes for the same op and inputs (v2:
+    // octal --chmod keeps setuid/setgid/sticky, ADD --chown leaves archive owners),
+    // so that records made by an older strata are never reused.
+    e.tag("strata.cachekey/v2");
     op.encode(&mut e);
     e.u64("inputs", inputs.len() as u64);
     for k in inputs {
