@@ -66,6 +66,10 @@ pub enum Command {
     Images(crate::commands::images::ImagesArgs),
     /// Remove images from the local store.
     Rmi(crate::commands::rmi::RmiArgs),
+    /// Remove build cache (tagged images stay).
+    Prune(crate::commands::prune::PruneArgs),
+    /// Show the disk usage of the strata root (`-v`: every snapshot and cache mount).
+    Du(crate::commands::du::DuArgs),
     /// Store credentials for a registry in docker's config.json.
     Login(crate::commands::login::LoginArgs),
     /// Remove stored credentials for a registry.

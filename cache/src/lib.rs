@@ -63,7 +63,7 @@ pub use content::{BlobReader, BlobWriter, GcGuard, GcReport, SMALL_BLOB_LIMIT, S
 pub use digest::{Digest, Digester};
 pub use error::{Error, ErrorKind, Result};
 pub use index::{REF_NAME_ANNOTATION, TaggedImage, validate_name};
-pub use lock::Lease;
+pub use lock::{BuildLock, Lease};
 /// The OCI types of this crate's API (descriptors, indexes), re-exported so that callers
 /// use the same version.
 pub use oci_spec;

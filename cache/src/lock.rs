@@ -106,3 +106,35 @@ impl Lease {
         })
     }
 }
+
+/// A hold on the build lock (`locks/build.lock`), released on drop or when the process dies.
+///
+/// A build reads snapshots and step records during its whole solve without other leases,
+/// so every build holds this lock shared from start to end, and `strata prune` holds it
+/// exclusive while it deletes records and snapshots: prune waits for running builds, and
+/// builds started meanwhile wait for prune.
+#[derive(Debug)]
+pub struct BuildLock {
+    _lock: FileLock,
+}
+
+impl BuildLock {
+    /// Takes the lock at `path`, shared or exclusive; when it cannot be taken at once,
+    /// `on_wait` runs (to tell the user) before blocking.
+    pub(crate) fn acquire(path: &Path, exclusive: bool, on_wait: impl FnOnce()) -> Result<Self> {
+        let mode = if exclusive {
+            Mode::Exclusive
+        } else {
+            Mode::Shared
+        };
+        let lock = match FileLock::acquire(path, mode, Wait::Fail) {
+            Ok(lock) => lock,
+            Err(Error::Locked { .. }) => {
+                on_wait();
+                FileLock::acquire(path, mode, Wait::Block)?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(BuildLock { _lock: lock })
+    }
+}

@@ -85,6 +85,24 @@ pub struct HttpRecord {
     pub snapshot: String,
 }
 
+/// One raw row of a table: key and value bytes.
+type Row = (Vec<u8>, Vec<u8>);
+
+/// What [`Records::remove`] removes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Removal {
+    /// Step records, by cache key.
+    pub steps: Vec<[u8; 32]>,
+    /// Layer-blob records, by name (`<layer>/<compression>`, see [`Records::blob_keys`]).
+    pub blobs: Vec<String>,
+    /// Download records, by source name.
+    pub http: Vec<String>,
+    /// Every step's last inputs (what `--explain-cache` compares with).
+    pub last_inputs: bool,
+    /// Every memoised context-file digest.
+    pub memos: bool,
+}
+
 /// The cache index of one strata root.
 #[derive(Debug, Clone)]
 pub struct Records {
@@ -285,6 +303,123 @@ impl Records {
         self.put_raw(HTTP, source.as_bytes(), &bytes)
     }
 
+    /// Every row of `table`, read in one transaction; a root without an index has none
+    /// (and asking does not create the index).
+    fn all_raw(&self, table: TableDefinition<&[u8], &[u8]>) -> Result<Vec<Row>, RecordsError> {
+        use redb::ReadableTable;
+        if !self.path.exists() {
+            return Ok(Vec::new());
+        }
+        let db = self.open()?;
+        let txn = db.begin_read().map_err(|e| self.db_err(e))?;
+        let t = match txn.open_table(table) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.db_err(e)),
+        };
+        let mut out = Vec::new();
+        for entry in t.iter().map_err(|e| self.db_err(e))? {
+            let (k, v) = entry.map_err(|e| self.db_err(e))?;
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Every step record with its cache key, for `strata prune` and `strata du`. A row
+    /// whose key is not 32 bytes cannot be looked up by any build and is skipped.
+    pub fn steps(&self) -> Result<Vec<([u8; 32], StepRecord)>, RecordsError> {
+        let mut out = Vec::new();
+        for (k, v) in self.all_raw(STEPS)? {
+            if let Ok(key) = <[u8; 32]>::try_from(k.as_slice()) {
+                out.push((key, self.decode(&v)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The names of every layer-blob record (`<layer>/<compression>`), for `strata prune`
+    /// to drop those of the layers it removes.
+    pub fn blob_keys(&self) -> Result<Vec<String>, RecordsError> {
+        Ok(self
+            .all_raw(BLOBS)?
+            .into_iter()
+            .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+            .collect())
+    }
+
+    /// Every download record with its source name, for `strata prune`.
+    pub fn http_records(&self) -> Result<Vec<(String, HttpRecord)>, RecordsError> {
+        let mut out = Vec::new();
+        for (k, v) in self.all_raw(HTTP)? {
+            out.push((String::from_utf8_lossy(&k).into_owned(), self.decode(&v)?));
+        }
+        Ok(out)
+    }
+
+    /// Marks the steps with these keys as used at `now` (Unix seconds), in one
+    /// transaction: a solve calls it once at its end with every cache hit, so that
+    /// `strata prune` removes the least recently *used* records first. Keys without
+    /// a record (pruned meanwhile) are skipped.
+    pub fn touch_steps(&self, keys: &[[u8; 32]], now: i64) -> Result<(), RecordsError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        use redb::ReadableTable;
+        let db = self.open()?;
+        let txn = db.begin_write().map_err(|e| self.db_err(e))?;
+        {
+            let mut t = txn.open_table(STEPS).map_err(|e| self.db_err(e))?;
+            for key in keys {
+                let old = t
+                    .get(key.as_slice())
+                    .map_err(|e| self.db_err(e))?
+                    .map(|v| v.value().to_vec());
+                let Some(old) = old else { continue };
+                let mut record: StepRecord = self.decode(&old)?;
+                if record.last_used >= now {
+                    continue;
+                }
+                record.last_used = now;
+                let bytes = serde_json::to_vec(&record).map_err(|e| self.db_err(e))?;
+                t.insert(key.as_slice(), bytes.as_slice())
+                    .map_err(|e| self.db_err(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.db_err(e))
+    }
+
+    /// Removes records in one transaction (all or none), for `strata prune`: it runs
+    /// before the snapshots they name are deleted, so no record ever names a half-deleted
+    /// snapshot. A root without an index has nothing to remove.
+    pub fn remove(&self, removal: &Removal) -> Result<(), RecordsError> {
+        if !self.path.exists() {
+            return Ok(());
+        }
+        let db = self.open()?;
+        let txn = db.begin_write().map_err(|e| self.db_err(e))?;
+        {
+            let mut t = txn.open_table(STEPS).map_err(|e| self.db_err(e))?;
+            for key in &removal.steps {
+                t.remove(key.as_slice()).map_err(|e| self.db_err(e))?;
+            }
+            let mut t = txn.open_table(BLOBS).map_err(|e| self.db_err(e))?;
+            for key in &removal.blobs {
+                t.remove(key.as_bytes()).map_err(|e| self.db_err(e))?;
+            }
+            let mut t = txn.open_table(HTTP).map_err(|e| self.db_err(e))?;
+            for key in &removal.http {
+                t.remove(key.as_bytes()).map_err(|e| self.db_err(e))?;
+            }
+        }
+        if removal.last_inputs {
+            txn.delete_table(LAST).map_err(|e| self.db_err(e))?;
+        }
+        if removal.memos {
+            txn.delete_table(MEMO).map_err(|e| self.db_err(e))?;
+        }
+        txn.commit().map_err(|e| self.db_err(e))
+    }
+
     /// What a step (by its stable name) was last run with, for `--explain-cache`.
     pub fn last_inputs(&self, name: &str) -> Result<Option<Vec<u8>>, RecordsError> {
         self.get_raw(LAST, name.as_bytes())
@@ -386,6 +521,39 @@ mod tests {
         let mut want = vec![a, b];
         want.sort();
         assert_eq!(r.pinned_blobs().unwrap(), want);
+    }
+
+    #[test]
+    fn touch_and_remove_change_only_what_they_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index");
+        let r = Records::new(&path);
+        r.remove(&Removal::default()).unwrap();
+        assert!(!path.exists(), "removing from no index must not create it");
+        for k in [1u8, 2] {
+            let rec = StepRecord {
+                snapshot: format!("s{k}"),
+                created: 10,
+                last_used: 10,
+            };
+            r.put_step(&[k; 32], &rec).unwrap();
+        }
+        r.touch_steps(&[[1; 32], [9; 32]], 50).unwrap();
+        assert_eq!(r.step(&[1; 32]).unwrap().unwrap().last_used, 50);
+        assert_eq!(r.step(&[2; 32]).unwrap().unwrap().last_used, 10);
+        assert_eq!(r.step(&[9; 32]).unwrap(), None, "touch creates no record");
+        r.put_last_inputs("n", b"x").unwrap();
+        r.put_memos(&[(vec![1], [3; 32])]).unwrap();
+        r.remove(&Removal {
+            steps: vec![[1; 32]],
+            last_inputs: true,
+            ..Removal::default()
+        })
+        .unwrap();
+        let left: Vec<[u8; 32]> = r.steps().unwrap().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(left, vec![[2; 32]]);
+        assert_eq!(r.last_inputs("n").unwrap(), None);
+        assert_eq!(r.memo(&[1]).unwrap(), Some([3; 32]));
     }
 
     /// The child half of `another_process_uses_the_index_while_this_one_holds_it`.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::content::Store;
 use crate::error::{Error, IoResultExt, Result, io_at};
+use crate::lock::BuildLock;
 use crate::scratch::{self, ScratchDir};
 
 /// The on-disk format version this strata reads and writes, kept in `<root>/version`.
@@ -135,6 +136,18 @@ impl Root {
     /// `snapshots/`: unpacked layers and step results, owned by the snapshotter.
     pub fn snapshots_dir(&self) -> PathBuf {
         self.path.join("snapshots")
+    }
+
+    /// Holds the build lock shared, for the whole of a build (see [`BuildLock`]);
+    /// `on_wait` runs first if a `strata prune` holds it.
+    pub fn lock_for_build(&self, on_wait: impl FnOnce()) -> Result<BuildLock> {
+        BuildLock::acquire(&self.path.join("locks/build.lock"), false, on_wait)
+    }
+
+    /// Holds the build lock exclusive, for `strata prune` (see [`BuildLock`]); `on_wait`
+    /// runs first if builds are running.
+    pub fn lock_for_prune(&self, on_wait: impl FnOnce()) -> Result<BuildLock> {
+        BuildLock::acquire(&self.path.join("locks/build.lock"), true, on_wait)
     }
 
     /// This process's private directory under `tmp/`, on the same file system as the

@@ -334,6 +334,11 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<()> {
     let root_path = cache::default_root(global.root.as_deref())?;
     let root = cache::Root::open(&root_path)
         .with_context(|| format!("opening the strata root `{}`", root_path.display()))?;
+    // Held until the build ends: `strata prune` waits for it, and this build waits for a
+    // running prune, so no snapshot or record this solve reads is removed under it.
+    let _build_lock = root
+        .lock_for_build(|| eprintln!("waiting for `strata prune` to finish"))
+        .context("cannot take the build lock")?;
     let Inputs {
         context,
         dockerfile_path,

@@ -3,8 +3,10 @@
 mod build;
 mod completion;
 mod debug;
+pub mod du;
 pub mod images;
 pub mod login;
+pub mod prune;
 pub mod pull;
 pub mod push;
 pub mod rmi;
@@ -20,6 +22,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pull(args) => pull::run(&cli.global, args),
         Command::Images(args) => images::run(&cli.global, args),
         Command::Rmi(args) => rmi::run(&cli.global, args),
+        Command::Prune(args) => prune::run(&cli.global, args),
+        Command::Du(args) => du::run(&cli.global, args),
         Command::Login(args) => login::run(&cli.global, args),
         Command::Logout(args) => login::run_logout(&cli.global, args),
         Command::Push(args) => push::run(&cli.global, args),

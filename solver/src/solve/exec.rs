@@ -64,9 +64,14 @@ impl Solver<'_> {
             .records
             .step(key)
             .map_err(|e| SolveError::Internal(e.to_string()))?;
-        Ok(record
+        // A record whose snapshot is gone (pruned, or removed by hand) is a miss.
+        let dir = record
             .map(|r| self.snapshot_path(&r.snapshot))
-            .filter(|p| p.is_dir()))
+            .filter(|p| p.is_dir());
+        if dir.is_some() {
+            self.touch(key);
+        }
+        Ok(dir)
     }
 
     /// Publish a step's upper directory as its snapshot, then record it.

@@ -17,6 +17,8 @@ pub(crate) struct Memo {
     known: Mutex<HashMap<Vec<u8>, [u8; 32]>>,
     new: Mutex<Vec<(Vec<u8>, [u8; 32])>>,
     inputs: Mutex<Vec<(String, Vec<u8>)>>,
+    /// Step records hit by this solve, whose `last_used` is set at the end.
+    touched: Mutex<Vec<[u8; 32]>>,
 }
 
 impl HashMemo for Memo {
@@ -65,11 +67,25 @@ impl Solver<'_> {
             }
             new.clear();
         }
+        if let Ok(mut touched) = memo.touched.lock() {
+            if let Err(e) = self.records.touch_steps(&touched, super::now_unix()) {
+                tracing::warn!("recording cache hits: {e}");
+            }
+            touched.clear();
+        }
         if let Ok(mut inputs) = memo.inputs.lock() {
             if let Err(e) = self.records.put_many_last_inputs(&inputs) {
                 tracing::warn!("recording step inputs: {e}");
             }
             inputs.clear();
+        }
+    }
+
+    /// Remember a cache hit on the step record `key`, saved with the memo at the end of
+    /// the solve (one transaction), so `strata prune` knows what was used recently.
+    pub(crate) fn touch(&self, key: &[u8; 32]) {
+        if let Ok(mut touched) = self.memo().touched.lock() {
+            touched.push(*key);
         }
     }
 
