@@ -92,7 +92,7 @@ fn host_hint(err: &anyhow::Error, rendered: &str) -> Option<String> {
         .map(std::io::Error::kind);
     if io_kind == Some(std::io::ErrorKind::StorageFull) || rendered.contains("(os error 28)") {
         return Some(
-            "the disk holding the strata root is full: free space (`strata rmi` removes images and their blobs), or put the root on a larger disk with `--root DIR` or `STRATA_ROOT`".to_owned(),
+            "the disk holding the strata root is full: free space (`strata prune` removes build cache, `strata rmi` images and their blobs), or put the root on a larger disk with `--root DIR` or `STRATA_ROOT`".to_owned(),
         );
     }
     let denied_in_root = err
