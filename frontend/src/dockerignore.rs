@@ -68,7 +68,7 @@ pub fn parse_dockerignore(text: &str) -> Vec<String> {
             String::new()
         };
         if !path.is_empty() {
-            let cleaned = clean_path(path);
+            let cleaned = crate::path::clean(path);
             match cleaned.strip_prefix('/') {
                 Some(relative) if !relative.is_empty() => pattern.push_str(relative),
                 _ => pattern.push_str(&cleaned),
@@ -173,7 +173,7 @@ impl IgnoreMatcher {
 
 /// Clean a path to match and make it relative.
 fn normalize(path: &str) -> String {
-    let cleaned = clean_path(path);
+    let cleaned = crate::path::clean(path);
     match cleaned.strip_prefix('/') {
         Some(relative) => relative.to_string(),
         None => cleaned,
@@ -232,7 +232,7 @@ impl fmt::Display for PatternProblem {
 
 impl Pattern {
     fn new(raw: &str) -> Result<Self, PatternProblem> {
-        let cleaned = clean_path(raw);
+        let cleaned = crate::path::clean(raw);
         let (exception, text) = match cleaned.strip_prefix('!') {
             Some("") => return Err(PatternProblem::LoneExclamation),
             Some(rest) => (true, rest.to_string()),
@@ -488,36 +488,6 @@ fn push_class_char(re: &mut String, ch: char) {
     re.push(ch);
 }
 
-/// Lexical path cleaning as Go's `path.Clean` does it: repeated `/` and `.`
-/// elements are dropped, `x/..` cancels out, `..` above the root of an
-/// absolute path disappears, and an empty result is `.`.
-fn clean_path(path: &str) -> String {
-    if path.is_empty() {
-        return ".".to_string();
-    }
-    let rooted = path.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => match parts.last() {
-                Some(&last) if last != ".." => {
-                    parts.pop();
-                }
-                _ if rooted => {}
-                _ => parts.push(".."),
-            },
-            other => parts.push(other),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".to_string(),
-        (false, false) => joined,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -538,7 +508,7 @@ mod tests {
             ("!./foo", "!./foo"),
         ];
         for (input, want) in cases {
-            assert_eq!(clean_path(input), want, "{input}");
+            assert_eq!(crate::path::clean(input), want, "{input}");
         }
     }
 
