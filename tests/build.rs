@@ -152,10 +152,10 @@ fn parse_stamp(s: &str) -> f64 {
     secs + format!("0.{frac}").parse::<f64>().unwrap()
 }
 
-#[test]
-fn independent_stages_run_concurrently() {
-    let t = ctx_or_skip!("independent_stages_run_concurrently");
-    // busybox's `date` has no %N, so a nanosecond clock is a file's mtime.
+/// Builds two independent stages whose RUNs each record their start and end (a
+/// file's mtime: busybox's `date` has no %N) around a `sleep 1`, with
+/// `--max-parallelism N`; returns the ((start, end), (start, end)) of left and right.
+fn two_timed_stages(t: &TestContext, tag: &str, max_parallelism: &str) -> ((f64, f64), (f64, f64)) {
     let stage = |name: &str| {
         format!(
             "FROM busybox AS {name}\n\
@@ -171,12 +171,20 @@ fn independent_stages_run_concurrently() {
         stage("right")
     );
     let ctx = t.context("ctx", &[("Dockerfile", &dockerfile)]);
-    t.build(&ctx, &["-t", "par:1", "--max-parallelism", "4"])
+    t.build(&ctx, &["-t", tag, "--max-parallelism", max_parallelism])
         .ok();
-    let rootfs = t.unpack("par:1");
+    let rootfs = t.unpack(tag);
     let stamp = |f: &str| parse_stamp(&read(&rootfs, &format!("/times/{f}")));
-    let (ls, le) = (stamp("left.start"), stamp("left.end"));
-    let (rs, re) = (stamp("right.start"), stamp("right.end"));
+    (
+        (stamp("left.start"), stamp("left.end")),
+        (stamp("right.start"), stamp("right.end")),
+    )
+}
+
+#[test]
+fn independent_stages_run_concurrently() {
+    let t = ctx_or_skip!("independent_stages_run_concurrently");
+    let ((ls, le), (rs, re)) = two_timed_stages(&t, "par:1", "4");
     // File times come from the kernel's coarse clock (a tick, up to 10 ms), so a
     // `sleep 1` can measure a little under one second.
     assert!(le - ls >= 0.9 && re - rs >= 0.9, "{ls} {le} {rs} {re}");
@@ -1662,27 +1670,7 @@ fn a_base_image_only_cached_steps_use_is_never_extracted() {
 #[test]
 fn max_parallelism_one_runs_independent_stages_one_at_a_time() {
     let t = ctx_or_skip!("max_parallelism_one_runs_independent_stages_one_at_a_time");
-    let stage = |name: &str| {
-        format!(
-            "FROM busybox AS {name}\n\
-             RUN now() {{ touch /tmp/.now && stat -c '%Y %y' /tmp/.now; }}; \
-             now > /{name}.start && sleep 1 && now > /{name}.end\n"
-        )
-    };
-    let dockerfile = format!(
-        "{}{}FROM busybox\n\
-         COPY --from=left /left.start /left.end /times/\n\
-         COPY --from=right /right.start /right.end /times/\n",
-        stage("left"),
-        stage("right")
-    );
-    let ctx = t.context("ctx", &[("Dockerfile", &dockerfile)]);
-    t.build(&ctx, &["-t", "serial:1", "--max-parallelism", "1"])
-        .ok();
-    let rootfs = t.unpack("serial:1");
-    let stamp = |f: &str| parse_stamp(&read(&rootfs, &format!("/times/{f}")));
-    let (ls, le) = (stamp("left.start"), stamp("left.end"));
-    let (rs, re) = (stamp("right.start"), stamp("right.end"));
+    let ((ls, le), (rs, re)) = two_timed_stages(&t, "serial:1", "1");
     // One step at a time: one stage's RUN ended before the other's began (the file
     // clock ticks coarsely, hence the small slack).
     assert!(
