@@ -10,36 +10,10 @@ mod support_build;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support_build::{TestContext, read, strata_bin, write};
-
-/// `strata --root ROOT ARGS...`.
-fn strata(root: &Path, args: &[&str]) -> Output {
-    Command::new(strata_bin())
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env_remove("STRATA_ROOT")
-        .env_remove("STRATA_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-/// Runs and asserts success; returns (stdout, stderr).
-fn ok(root: &Path, args: &[&str]) -> (String, String) {
-    let out = strata(root, args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "strata {args:?} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
-    );
-    (stdout, stderr)
-}
+use support_build::{TestContext, read, strata_ok, write};
 
 /// The names in a directory of the root (none if it does not exist).
 fn names(dir: &Path) -> BTreeSet<String> {
@@ -53,7 +27,7 @@ fn names(dir: &Path) -> BTreeSet<String> {
 
 /// `strata du` as (row label -> (count, bytes)); sizes are parsed back from `3.2 MB`.
 fn du(root: &Path) -> std::collections::BTreeMap<String, (u64, f64)> {
-    let (stdout, _) = ok(root, &["du"]);
+    let (stdout, _) = strata_ok(root, &["du"]);
     let mut rows = std::collections::BTreeMap::new();
     for line in stdout.lines().skip(1) {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -121,7 +95,7 @@ fn prune_all_removes_the_cache_keeps_images_and_the_rebuild_runs_every_step() {
     assert!(before["Base layer snapshots"].0 >= 1, "{before:?}");
     assert!(before["Image blobs (tagged)"].1 > 0.0, "{before:?}");
     assert!(before["Cache mounts"].0 >= 1, "{before:?}");
-    let (verbose, _) = ok(&root, &["du", "-v"]);
+    let (verbose, _) = strata_ok(&root, &["du", "-v"]);
     assert!(verbose.contains("snapshots/layer-"), "{verbose}");
     assert!(verbose.contains("cache-mounts/"), "{verbose}");
 
@@ -129,7 +103,7 @@ fn prune_all_removes_the_cache_keeps_images_and_the_rebuild_runs_every_step() {
         .iter()
         .flat_map(|n| image_blobs(&root, &format!("docker.io/library/{n}")))
         .collect();
-    let (stdout, _) = ok(&root, &["prune", "--all", "-f"]);
+    let (stdout, _) = strata_ok(&root, &["prune", "--all", "-f"]);
     assert!(stdout.contains("Total reclaimed space"), "{stdout}");
     assert!(
         names(&root.join("snapshots")).is_empty(),
@@ -187,12 +161,12 @@ fn keep_storage_and_until_remove_the_least_recently_used_cache_first() {
     // Nothing is older than an hour, and a budget larger than everything keeps it all.
     let snapshots = names(&root.join("snapshots"));
     assert_eq!(snapshots.len(), 3, "{snapshots:?}");
-    ok(&root, &["prune", "-f", "--filter", "until=1h"]);
-    ok(&root, &["prune", "-f", "--keep-storage", "1GB"]);
+    strata_ok(&root, &["prune", "-f", "--filter", "until=1h"]);
+    strata_ok(&root, &["prune", "-f", "--keep-storage", "1GB"]);
     assert_eq!(names(&root.join("snapshots")), snapshots);
 
     // 1.5 MiB: the base layer (oldest) and y go, x (used last) stays.
-    let (stdout, _) = ok(&root, &["prune", "-f", "--keep-storage", "1536KB"]);
+    let (stdout, _) = strata_ok(&root, &["prune", "-f", "--keep-storage", "1536KB"]);
     let left = names(&root.join("snapshots"));
     assert_eq!(left.len(), 1, "{stdout}\n{left:?}");
     let x = t.build(&t.dir().join("x"), &["-t", "x:1"]).ok();
@@ -213,7 +187,7 @@ fn keep_storage_and_until_remove_the_least_recently_used_cache_first() {
     std::thread::sleep(Duration::from_millis(5100));
     let y_hit = t.build(&t.dir().join("y"), &["-t", "y:1"]).ok();
     assert!(y_hit.step("RUN dd").cached);
-    let (stdout, _) = ok(&root, &["prune", "-f", "--filter", "until=4s"]);
+    let (stdout, _) = strata_ok(&root, &["prune", "-f", "--filter", "until=4s"]);
     let x = t.build(&t.dir().join("x"), &["-t", "x:1"]).ok();
     assert!(
         !x.step("RUN dd").cached,
@@ -222,7 +196,7 @@ fn keep_storage_and_until_remove_the_least_recently_used_cache_first() {
     );
 
     // --keep-storage 0 removes every snapshot but keeps the images.
-    ok(&root, &["prune", "-f", "--keep-storage", "0"]);
+    strata_ok(&root, &["prune", "-f", "--keep-storage", "0"]);
     assert!(names(&root.join("snapshots")).is_empty());
     assert!(t.unpack("x:1").join("x").is_file());
     assert!(t.unpack("y:1").join("y").is_file());
@@ -248,7 +222,7 @@ fn prune_waits_for_a_running_build() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1000));
-    let (stdout, stderr) = ok(&root, &["prune", "-f", "--all"]);
+    let (stdout, stderr) = strata_ok(&root, &["prune", "-f", "--all"]);
     let pruned = started.elapsed();
     let out = build.wait_with_output().unwrap();
     assert!(

@@ -12,36 +12,9 @@ mod support_build;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 use support::{BaseImage, ImageFormat, Registry};
-use support_build::{BASE, TestContext, strata_bin};
-
-/// `strata --root ROOT ARGS...`.
-fn strata(root: &Path, args: &[&str]) -> Output {
-    Command::new(strata_bin())
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env_remove("STRATA_ROOT")
-        .env_remove("STRATA_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-/// Runs and asserts success; returns (stdout, stderr).
-fn ok(root: &Path, args: &[&str]) -> (String, String) {
-    let out = strata(root, args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "strata {args:?} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
-    );
-    (stdout, stderr)
-}
+use support_build::{BASE, TestContext, strata_ok};
 
 /// The digests of the blobs in the root's store.
 fn blobs(root: &Path) -> BTreeSet<String> {
@@ -102,7 +75,7 @@ fn rmi_after_a_build_keeps_cached_layers_and_frees_the_rest() {
         "the build wrote a cache index"
     );
 
-    let (stdout, stderr) = ok(&root, &["rmi", "demo:1"]);
+    let (stdout, stderr) = strata_ok(&root, &["rmi", "demo:1"]);
     assert!(
         stdout.contains("Untagged: docker.io/library/demo:1"),
         "{stdout}"
@@ -159,13 +132,13 @@ fn rmi_of_a_pulled_image_frees_its_blobs_when_a_build_cache_exists() {
     let pulled = BaseImage::busybox();
     pulled.push(&registry.host(), "other:1", None, ImageFormat::Oci);
     let name = format!("{}/other:1", registry.host());
-    ok(&root, &["pull", &name]);
+    strata_ok(&root, &["pull", &name]);
     let image = ImageBlobs::read(&root, &name);
     let added: BTreeSet<String> = blobs(&root).difference(&before).cloned().collect();
     assert!(added.contains(&image.manifest) && added.contains(&image.config));
     assert!(image.layers.iter().all(|l| added.contains(l)));
 
-    let (stdout, _) = ok(&root, &["rmi", &name]);
+    let (stdout, _) = strata_ok(&root, &["rmi", &name]);
     assert!(stdout.contains(&format!("Untagged: {name}")), "{stdout}");
     assert_eq!(
         blobs(&root),

@@ -19,6 +19,33 @@ pub const EPOCH: &str = "1700000000";
 /// The name under which every test root holds the busybox base image.
 pub const BASE: &str = "busybox:latest";
 
+/// `strata --root ROOT ARGS...` for the non-build commands (`rmi`, `prune`, `du`...),
+/// with no inherited root or log settings and no stdin.
+pub fn strata_in(root: &Path, args: &[&str]) -> Output {
+    Command::new(strata_bin())
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("STRATA_ROOT")
+        .env_remove("STRATA_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// [`strata_in`], asserting success; returns (stdout, stderr).
+pub fn strata_ok(root: &Path, args: &[&str]) -> (String, String) {
+    let out = strata_in(root, args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "strata {args:?} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    (stdout, stderr)
+}
+
 /// Whether the tests can run here; prints why not when they cannot.
 ///
 /// The sandbox needs root (mount, pid namespaces, overlayfs). CI runs as root.
