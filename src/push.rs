@@ -47,6 +47,7 @@ use registry_client::{
 };
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
+use crate::commands::pull::human_size;
 use crate::images::{PullEvent, PullProgress, RegistryOptions};
 
 /// Blobs pushed at once per registry.
@@ -1090,22 +1091,6 @@ fn short_digest(digest: &str) -> String {
     match digest.split_once(':') {
         Some((algorithm, hex)) if hex.len() > 12 => format!("{algorithm}:{}…", &hex[..12]),
         _ => digest.to_owned(),
-    }
-}
-
-/// Decimal units with one decimal, as docker prints sizes (`12.3 MB`).
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }
 
