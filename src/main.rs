@@ -4,6 +4,7 @@
 //! reads files, sets up logging and renders progress and errors; the crates
 //! beside it do the work and return typed errors.
 
+mod calendar;
 mod cli;
 mod commands;
 mod diagnostic;
