@@ -492,26 +492,6 @@ fn push_class_char(re: &mut String, ch: char) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn clean_path_follows_go() {
-        let cases = [
-            ("", "."),
-            ("abc", "abc"),
-            ("a//b", "a/b"),
-            ("a/./b/", "a/b"),
-            ("a/b/../c", "a/c"),
-            ("../a", "../a"),
-            ("a/../..", ".."),
-            ("/..", "/"),
-            ("/../a", "/a"),
-            ("/", "/"),
-            ("!./foo", "!./foo"),
-        ];
-        for (input, want) in cases {
-            assert_eq!(crate::path::clean(input), want, "{input}");
-        }
-    }
-
     /// Random patterns and paths over the characters that matter: an error or
     /// an answer, never a panic.
     #[test]

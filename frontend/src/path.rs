@@ -77,6 +77,8 @@ mod tests {
             ("/../a", "/a"),
             ("/", "/"),
             ("/a/./b/../c/", "/a/c"),
+            // .dockerignore patterns are cleaned too; `!` is just a character here.
+            ("!./foo", "!./foo"),
         ];
         for (input, want) in cases {
             assert_eq!(clean(input), want, "{input}");
