@@ -6,6 +6,7 @@
 //! overlayfs); elsewhere each one prints why it skips.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod support_build;
 
 use std::fs;
@@ -20,16 +21,6 @@ use support_build::{
     EPOCH, TestContext, contains, exists, layer_entries, meta, metadata_digest, mode, owner, read,
     snapshot_files, store_blob_contents, write,
 };
-
-/// The test's context, or return after the skip message.
-macro_rules! ctx_or_skip {
-    ($name:expr) => {
-        match TestContext::new($name) {
-            Some(t) => t,
-            None => return,
-        }
-    };
-}
 
 /// The lines of the image config's `Env`.
 fn env_of(config: &Value) -> Vec<String> {

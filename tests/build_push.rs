@@ -8,6 +8,7 @@
 //! The tests need root (namespaces, overlayfs); elsewhere each one prints why it skips.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod support_build;
 
 #[path = "../registry-client/tests/support/mod.rs"]
@@ -43,16 +44,6 @@ CMD [\"cat\", \"/app/app.txt\"]
 
 /// Layers of the image: busybox's one, `RUN`'s, `COPY`'s.
 const LAYERS: usize = 3;
-
-/// The test's context, or return after the skip message.
-macro_rules! ctx_or_skip {
-    ($name:expr) => {
-        match TestContext::new($name) {
-            Some(t) => t,
-            None => return,
-        }
-    };
-}
 
 /// The build context of [`DOCKERFILE`].
 fn app_context(t: &TestContext) -> PathBuf {

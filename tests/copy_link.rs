@@ -6,6 +6,7 @@
 //! overlayfs) and says why it skips elsewhere.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod support_build;
 
 use std::collections::BTreeMap;
@@ -15,17 +16,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use support_build::{TestContext, exists, mode, owner, read, store_ref, write};
-
-/// The test's context, or return after the skip message.
-macro_rules! ctx_or_skip {
-    ($name:expr) => {
-        match TestContext::new($name) {
-            Some(t) => t,
-            None => return,
-        }
-    };
-}
+use support_build::{exists, mode, owner, read, store_ref, write};
 
 /// The manifest that `image` is tagged with in the root's store.
 fn manifest(root: &Path, image: &str) -> Value {

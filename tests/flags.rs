@@ -10,6 +10,7 @@
 
 #[path = "../registry-client/tests/support/mod.rs"]
 mod support;
+#[macro_use]
 mod support_build;
 
 use std::fs;
@@ -21,16 +22,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support_build::{EPOCH, Run, TestContext, exists, read, strata_bin, write};
-
-/// The test's context, or return after the skip message.
-macro_rules! ctx_or_skip {
-    ($name:expr) => {
-        match TestContext::new($name) {
-            Some(t) => t,
-            None => return,
-        }
-    };
-}
 
 /// `strata --root ROOT build ARGS...` without the harness's `--progress=plain`, with
 /// `stdin` as given, and the fixed `SOURCE_DATE_EPOCH`.

@@ -6,6 +6,7 @@
 //! overlayfs) and skip elsewhere with a message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod support_build;
 
 #[path = "../registry-client/tests/support/mod.rs"]
@@ -18,15 +19,6 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 use support::{BaseImage, ImageFormat, Registry};
 use support_build::{EPOCH, TestContext, strata_bin, write};
-
-macro_rules! ctx_or_skip {
-    ($name:expr) => {
-        match TestContext::new($name) {
-            Some(t) => t,
-            None => return,
-        }
-    };
-}
 
 /// One parsed `#N ...` line of plain output.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,6 +13,18 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+/// The test's context, or return after the skip message (`#[macro_use] mod
+/// support_build;` in the test file).
+#[allow(unused_macros)]
+macro_rules! ctx_or_skip {
+    ($name:expr) => {
+        match $crate::support_build::TestContext::new($name) {
+            Some(t) => t,
+            None => return,
+        }
+    };
+}
+
 /// The `SOURCE_DATE_EPOCH` the tests use where they need reproducible digests.
 pub const EPOCH: &str = "1700000000";
 
