@@ -87,25 +87,7 @@ impl Examples {
 
     /// Unpacks `image` with umoci; returns the bundle's root filesystem.
     fn unpack(&self, image: &str) -> PathBuf {
-        let bundle = self
-            .dir
-            .path()
-            .join(format!("bundle-{}", image.replace([':', '/'], "_")));
-        let out = Command::new("umoci")
-            .args([
-                "unpack",
-                "--image",
-                &support_build::store_ref(&self.root(), image),
-            ])
-            .arg(&bundle)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "umoci unpack {image}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        bundle.join("rootfs")
+        support_build::unpack_in(&self.root(), self.dir.path(), image)
     }
 
     /// The `config` object of `image`'s config (skopeo inspect --config).

@@ -31,6 +31,24 @@ pub const EPOCH: &str = "1700000000";
 /// The name under which every test root holds the busybox base image.
 pub const BASE: &str = "busybox:latest";
 
+/// Unpacks `image` from `root`'s store with umoci into a fresh `bundle-<image>` under
+/// `dir`; returns the bundle's root filesystem.
+pub fn unpack_in(root: &Path, dir: &Path, image: &str) -> PathBuf {
+    let bundle = dir.join(format!("bundle-{}", image.replace([':', '/'], "_")));
+    let _ = fs::remove_dir_all(&bundle);
+    let out = Command::new("umoci")
+        .args(["unpack", "--image", &store_ref(root, image)])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "umoci unpack {image}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bundle.join("rootfs")
+}
+
 /// `strata --root ROOT ARGS...` for the non-build commands (`rmi`, `prune`, `du`...),
 /// with no inherited root or log settings and no stdin.
 pub fn strata_in(root: &Path, args: &[&str]) -> Output {
@@ -399,22 +417,7 @@ impl TestContext {
 
     /// Unpacks `image` from this root's store with umoci; returns its root filesystem.
     pub fn unpack(&self, image: &str) -> PathBuf {
-        let bundle = self
-            .dir
-            .path()
-            .join(format!("bundle-{}", image.replace([':', '/'], "_")));
-        let _ = fs::remove_dir_all(&bundle);
-        let out = Command::new("umoci")
-            .args(["unpack", "--image", &self.store_ref(image)])
-            .arg(&bundle)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "umoci unpack {image}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        bundle.join("rootfs")
+        unpack_in(&self.root, self.dir.path(), image)
     }
 
     /// The image config of `image` (skopeo inspect --config), as JSON.
