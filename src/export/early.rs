@@ -15,7 +15,7 @@ use std::thread::Scope;
 use cache::Store;
 use cache::records::Records;
 
-use super::layers::{StepLayer, WriteSettings, compression_key, recorded_layer, step_layer};
+use super::layers::{StepLayer, WriteSettings, compression_key, recorded_layer, write_step_layer};
 use super::options::ExportOptions;
 
 /// Workers compressing the layers handed to [`EarlyLayers::submit`].
@@ -97,7 +97,7 @@ impl EarlyLayers {
                     continue;
                 }
             };
-            if let Err(e) = step_layer(store, &lease, records, &layer, self.settings) {
+            if let Err(e) = write_step_layer(store, &lease, records, &layer, &key, self.settings) {
                 tracing::warn!(step = %layer.id, error = %e, "compressing a layer early failed; the export retries it");
             }
         }

@@ -214,6 +214,19 @@ pub(crate) fn step_layer(
         tracing::debug!(step = %step.id, digest = %layer.digest, "reusing the layer blob of a cached step");
         return Ok(Some(layer));
     }
+    write_step_layer(store, lease, records, step, &key, settings)
+}
+
+/// Compresses one step's snapshot into a new blob and records it under
+/// `(step id, key)`; `None` for an empty diff.
+pub(crate) fn write_step_layer(
+    store: &Store,
+    lease: &Lease,
+    records: &Records,
+    step: &StepLayer,
+    key: &str,
+    settings: WriteSettings,
+) -> Result<Option<Layer>> {
     let wrap = |source| ExportError::WriteLayer {
         step: step.id.clone(),
         dir: step.diff_dir.clone(),
@@ -247,7 +260,7 @@ pub(crate) fn step_layer(
         size: digests.compressed_size,
         media_type: media_type.clone(),
     };
-    if let Err(e) = records.put_blob(&step.id, &key, &record) {
+    if let Err(e) = records.put_blob(&step.id, key, &record) {
         tracing::warn!(step = %step.id, error = %e, "cannot record the layer blob; the next export compresses it again");
     }
     tracing::info!(
